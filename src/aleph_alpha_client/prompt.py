@@ -515,3 +515,20 @@ class Prompt:
             except (KeyError, TypeError, ValueError):
                 continue
         return Prompt(items)
+
+
+def _check_prompt(name: str, value: object) -> None:
+    """Raise unless ``value`` is a :class:`Prompt` whose items can be serialised."""
+    if not isinstance(value, Prompt):
+        hint = " (wrap text with Prompt.from_text(...))" if isinstance(value, str) else ""
+        raise InvalidArgumentTypeError(f"{name} must be a Prompt, got {type(value).__name__}{hint}")
+    items = value.items
+    if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
+        raise InvalidArgumentTypeError(
+            f"{name}.items must be a sequence of prompt items, got {type(items).__name__}"
+        )
+    for i, item in enumerate(items):
+        if not isinstance(item, (Text, Tokens, Image, str, list)):
+            raise InvalidArgumentTypeError(
+                f"{name}.items[{i}] must be Text, Tokens or Image, got {type(item).__name__}"
+            )
