@@ -1,0 +1,85 @@
+"""Steering concepts (``POST steering_concepts``), usable in completion and chat requests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._exceptions import InvalidArgumentError, InvalidArgumentTypeError
+from .utils import _check_str, _got
+
+__all__ = [
+    "SteeringConceptCreationRequest",
+    "SteeringConceptCreationResponse",
+    "SteeringPairedExample",
+]
+
+
+@dataclass(frozen=True)
+class SteeringPairedExample:
+    """A pair of texts: ``negative`` without the concept, ``positive`` with it."""
+
+    negative: str
+    positive: str
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"negative": ..., "positive": ...}``."""
+        return {"negative": self.negative, "positive": self.positive}
+
+    def _asdict(self) -> dict[str, Any]:
+        return self.to_json()
+
+
+@dataclass(frozen=True)
+class SteeringConceptCreationRequest:
+    """Create a steering concept from paired examples.
+
+    Examples:
+        >>> SteeringConceptCreationRequest(
+        ...     examples=[
+        ...         SteeringPairedExample(
+        ...             negative="I appreciate your valuable feedback on this matter.",
+        ...             positive="Thanks for the real talk, fam.",
+        ...         )
+        ...     ]
+        ... )
+    """
+
+    examples: list[SteeringPairedExample]
+
+    def to_json(self) -> dict[str, Any]:
+        """The request body ``{"examples": [...]}`` (no model)."""
+        return {"examples": [e.to_json() for e in self.examples]}
+
+    def _asdict(self) -> dict[str, Any]:
+        return self.to_json()
+
+    def _validate(self) -> None:
+        """Raise ``InvalidArgumentError`` naming the first invalid field."""
+        examples = self.examples
+        if not isinstance(examples, (list, tuple)):
+            raise InvalidArgumentTypeError(
+                f"examples must be a list of SteeringPairedExample, got {_got(examples)}"
+            )
+        if not examples:
+            raise InvalidArgumentError("examples must not be empty")
+        for i, example in enumerate(examples):
+            if not isinstance(example, SteeringPairedExample):
+                raise InvalidArgumentTypeError(
+                    f"examples[{i}] must be a SteeringPairedExample, got {_got(example)}"
+                )
+            _check_str(f"examples[{i}].negative", example.negative)
+            _check_str(f"examples[{i}].positive", example.positive)
+
+
+@dataclass(frozen=True)
+class SteeringConceptCreationResponse:
+    """The created concept's ``id``, to pass in ``steering_concepts``."""
+
+    id: str
+
+    @staticmethod
+    def from_json(json: Mapping[str, Any]) -> SteeringConceptCreationResponse:
+        """Parse the API's JSON (HTTP 201)."""
+        return SteeringConceptCreationResponse(id=json["id"])
