@@ -38,7 +38,10 @@ def _download(url: str, timeout: float | None = DEFAULT_DOWNLOAD_TIMEOUT) -> byt
         response = urllib3.request("GET", url, timeout=timeout, retries=retries)
     except urllib3.exceptions.MaxRetryError as err:
         reason = err.reason
-        if isinstance(reason, urllib3.exceptions.TimeoutError):
+        # NewConnectionError subclasses ConnectTimeoutError in urllib3 2 (refused != timeout)
+        if isinstance(reason, urllib3.exceptions.TimeoutError) and not isinstance(
+            reason, urllib3.exceptions.NewConnectionError
+        ):
             raise APITimeoutError(
                 f"downloading {url} timed out after {timeout} s", url=url
             ) from err
