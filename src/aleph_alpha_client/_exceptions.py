@@ -253,7 +253,15 @@ class APIConnectionError(APIError, ConnectionError):
 
 
 class APITimeoutError(APIConnectionError, TimeoutError):
-    """A connect, read or stream-idle timeout expired."""
+    """A connect, read or stream-idle timeout expired.
+
+    ``phase`` is ``"connect"`` (nothing was sent: safe to retry), ``"read"`` (waiting for the
+    answer) or ``"idle"`` (a stream went silent between events).
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, phase: str = "read") -> None:
+        super().__init__(message, url=url)
+        self.phase = phase
 
 
 class APIResponseValidationError(APIError):

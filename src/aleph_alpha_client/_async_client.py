@@ -1,0 +1,426 @@
+"""The asynchronous client: a thin shell that sends and sleeps (aiohttp underneath)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from . import _endpoints as ep
+from ._base import BaseClient, check_version, logger, make_progress_bar, make_tokenizer
+from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
+from ._exceptions import APIConnectionError, StreamEventError
+from ._streaming import (
+    AsyncStream,
+    ChatStreamState,
+    CompletionStreamState,
+    StreamProcessor,
+    _Holder,
+)
+from ._transport import AsyncResponse, AsyncTransport, HTTPRequest
+from ._wire import (
+    MAX_REDIRECTS,
+    as_list,
+    build_request,
+    error_for_status,
+    parse_json,
+    parse_model,
+    parse_text,
+    redirect,
+    redirect_error,
+    stream_content_type_error,
+)
+from .chat import ChatRequest, ChatResponse, ChatStreamChunk, FinishReason, ToolCall, Usage
+from .completion import CompletionRequest, CompletionResponse, CompletionResponseStreamItem
+from .detokenization import DetokenizationRequest, DetokenizationResponse
+from .embedding import (
+    BatchSemanticEmbeddingRequest,
+    BatchSemanticEmbeddingResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    EmbeddingV2Request,
+    EmbeddingV2Response,
+    InstructableEmbeddingRequest,
+    InstructableEmbeddingResponse,
+    SemanticEmbeddingRequest,
+    SemanticEmbeddingResponse,
+)
+from .evaluation import EvaluationRequest, EvaluationResponse
+from .explanation import ExplanationRequest, ExplanationResponse
+from .reranking import RerankRequest, RerankResponse
+from .steering import SteeringConceptCreationRequest, SteeringConceptCreationResponse
+from .tokenization import TokenizationRequest, TokenizationResponse
+from .translation import TranslationRequest, TranslationResponse
+
+__all__ = ["AsyncClient"]
+
+R = TypeVar("R")
+ChatStreamItem = ChatStreamChunk | ToolCall | FinishReason | Usage
+
+
+class AsyncClient(BaseClient):
+    """The asynchronous client of the Aleph Alpha API (the same methods as :class:`Client`).
+
+    It can be built outside a running event loop; use ``async with AsyncClient(...)`` (it can
+    be entered again after it was left) or ``await client.close()``. Constructing a client
+    does no network I/O.
+    """
+
+    def __init__(
+        self,
+        token: str | None = None,
+        host: str | None = None,
+        limit: int = 100,
+        hosting: str | None = None,
+        request_timeout_seconds: Timeout | float | None = DEFAULT_REQUEST_TIMEOUT,
+        total_retries: int = 8,
+        nice: bool = False,
+        verify_ssl: bool = True,
+        tags: Sequence[str] | None = None,
+        *,
+        pool_size: int | None = None,
+        max_retry_after: float = 60.0,
+        retry_read_timeouts: bool = False,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+    ) -> None:
+        self._setup(
+            make_config(
+                token=token,
+                host=host,
+                hosting=hosting,
+                request_timeout_seconds=request_timeout_seconds,
+                total_retries=total_retries,
+                nice=nice,
+                verify_ssl=verify_ssl,
+                tags=tags,
+                max_retry_after=max_retry_after,
+                retry_read_timeouts=retry_read_timeouts,
+                max_event_size=max_event_size,
+            )
+        )
+        self._limit = pool_size if pool_size is not None else limit
+        self._transport_box: list[AsyncTransport | None] = [None]
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _transport(self) -> AsyncTransport:
+        transport = self._transport_box[0]
+        if transport is None:
+            transport = AsyncTransport(
+                limit=self._limit,
+                verify_ssl=self._config.verify_ssl,
+                host=self._config.host,
+            )
+            self._transport_box[0] = transport
+        return transport
+
+    async def _send(self, request: HTTPRequest, attempt: int = 0) -> tuple[AsyncResponse, int]:
+        """One request with retries and redirects; returns a response with status < 400."""
+        config = self._config
+        policy = config.retry
+        transport = self._transport()
+        redirects = 0
+        while True:
+            started = time.perf_counter()
+            try:
+                response = await transport.send(request, config.timeout)
+            except APIConnectionError as err:
+                delay = policy.delay_for_exception(attempt, err)
+                if delay is None:
+                    raise
+                logger.info(
+                    "%s %s failed (%s); retry %d in %.2fs",
+                    request.method,
+                    request.url,
+                    err,
+                    attempt + 1,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                attempt += 1
+                continue
+            status = response.status
+            logger.debug(
+                "%s %s -> %d in %.1f ms",
+                request.method,
+                request.url,
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
+            if status < 300:
+                return response, attempt
+            if status < 400:
+                follow = redirect(request, status, response.headers)
+                response.close()
+                if follow is None or redirects >= MAX_REDIRECTS:
+                    raise redirect_error(status, response.headers, request.url)
+                request = follow
+                redirects += 1
+                continue
+            body = await response.read()
+            delay = policy.delay_for_status(attempt, status, response.headers)
+            if delay is None:
+                raise error_for_status(status, response.headers, body, request.url)
+            logger.info(
+                "%s %s -> %d; retry %d in %.2fs",
+                request.method,
+                request.url,
+                status,
+                attempt + 1,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def _call(self, endpoint: ep.Endpoint[R], request: Any, model: str | None) -> R:
+        http = build_request(
+            self._config,
+            self._headers,
+            endpoint.path,
+            request,
+            model,
+            request_type=endpoint.request_type,
+        )
+        result: R = await self._fetch_json(http, endpoint.parse)
+        return result
+
+    async def _fetch_json(self, http: HTTPRequest, parse: Any) -> Any:
+        response, _ = await self._send(http)
+        body = await response.read()
+        data = parse_json(response.status, response.headers, body)
+        return parse_model(parse, data, response.status, body)
+
+    async def _fetch_text(self, http: HTTPRequest) -> str:
+        response, _ = await self._send(http)
+        return parse_text(response.status, await response.read())
+
+    def _stream(self, http: HTTPRequest, make_state: Any) -> AsyncStream[Any]:
+        config = self._config
+
+        async def run(holder: _Holder) -> AsyncIterator[Any]:
+            attempt = 0
+            while True:
+                response, attempt = await self._send(http, attempt)
+                holder.response = response
+                state = holder.state = make_state()
+                processor = StreamProcessor(state, config.max_event_size)
+                delay: float | None = None
+                try:
+                    content_type = response.headers.get("content-type", "")
+                    if "text/event-stream" not in content_type:
+                        raise stream_content_type_error(
+                            response.status, response.headers, await response.read()
+                        )
+                    async for data in response.iter_chunks():
+                        items = processor.feed(data)
+                        for item in items:
+                            yield item
+                    for item in processor.finish():
+                        yield item
+                    return
+                except StreamEventError as err:
+                    if state.started:
+                        raise
+                    delay = config.retry.delay_for_stream_error(attempt, err)
+                    if delay is None:
+                        raise
+                    logger.info(
+                        "stream error before the first token (%s); retry %d in %.2fs",
+                        err,
+                        attempt + 1,
+                        delay,
+                    )
+                finally:
+                    response.close()
+                await asyncio.sleep(delay)
+                attempt += 1
+
+        return AsyncStream(run)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def close(self) -> None:
+        """Close the session (the client can still be used: it reconnects)."""
+        transport = self._transport_box[0]
+        if transport is not None:
+            self._transport_box[0] = None
+            await transport.close()
+
+    def __enter__(self) -> None:
+        raise TypeError("Use async with instead")
+
+    def __exit__(self, *exc_info: object) -> None:  # pragma: no cover - never entered
+        pass
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # ---------------------------------------------------------------- the API
+
+    async def get_version(self) -> str:
+        """The API's version string (GET ``version``)."""
+        return await self._fetch_text(self._get_version_request())
+
+    async def validate_version(self) -> None:
+        """Raise RuntimeError unless the API version is supported."""
+        check_version(await self.get_version())
+
+    async def models(self) -> list[Mapping[str, Any]]:
+        """The models the API serves (GET ``models_available``)."""
+        result: list[Mapping[str, Any]] = await self._fetch_json(self._models_request(), as_list)
+        return result
+
+    async def tokenizer(self, model: str) -> Any:
+        """The model's tokenizer as a ``tokenizers.Tokenizer`` (extra ``tokenizers``)."""
+        return make_tokenizer(await self._fetch_text(self._tokenizer_request(model)))
+
+    async def chat(self, request: ChatRequest, model: str) -> ChatResponse:
+        """Send a chat request; the answer with usage, id and model."""
+        return await self._call(ep.CHAT, request, model)
+
+    def chat_with_streaming(self, request: ChatRequest, model: str) -> AsyncStream[ChatStreamItem]:
+        """Stream a chat answer: ``ChatStreamChunk``, ``ToolCall``, ``FinishReason``, ``Usage``.
+
+        Use as ``async for item in client.chat_with_streaming(request, model)`` (no
+        ``await``); the stream also has ``text_stream`` and ``await get_final_response()``.
+        """
+        http = build_request(
+            self._config,
+            self._headers,
+            ep.CHAT.path,
+            request,
+            model,
+            stream=True,
+            request_type=ChatRequest,
+        )
+        include_usage = bool(request.stream_options and request.stream_options.include_usage)
+        return self._stream(http, lambda: ChatStreamState(include_usage))
+
+    async def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
+        """Complete a prompt."""
+        return await self._call(ep.COMPLETE, request, model)
+
+    def complete_with_streaming(
+        self, request: CompletionRequest, model: str
+    ) -> AsyncStream[CompletionResponseStreamItem]:
+        """Stream a completion: ``StreamChunk``, ``StreamSummary``, ``CompletionSummary``."""
+        http = build_request(
+            self._config,
+            self._headers,
+            ep.COMPLETE.path,
+            request,
+            model,
+            stream=True,
+            request_type=CompletionRequest,
+        )
+        return self._stream(http, CompletionStreamState)
+
+    async def tokenize(self, request: TokenizationRequest, model: str) -> TokenizationResponse:
+        """Tokenize a text."""
+        return await self._call(ep.TOKENIZE, request, model)
+
+    async def detokenize(
+        self, request: DetokenizationRequest, model: str
+    ) -> DetokenizationResponse:
+        """Turn token ids back into text."""
+        return await self._call(ep.DETOKENIZE, request, model)
+
+    async def embed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        """Embed a prompt with chosen layers and poolings."""
+        return await self._call(ep.EMBED, request, model)
+
+    async def embeddings(self, request: EmbeddingV2Request, model: str) -> EmbeddingV2Response:
+        """OpenAI-compatible embeddings (POST ``embeddings``)."""
+        return await self._call(ep.EMBEDDINGS, request, model)
+
+    async def semantic_embed(
+        self, request: SemanticEmbeddingRequest, model: str
+    ) -> SemanticEmbeddingResponse:
+        """A semantic embedding of one prompt."""
+        return await self._call(ep.SEMANTIC_EMBED, request, model)
+
+    async def batch_semantic_embed(
+        self,
+        request: BatchSemanticEmbeddingRequest,
+        model: str | None = None,
+        num_concurrent_requests: int = 1,
+        batch_size: int = 100,
+        progress_bar: bool = False,
+    ) -> BatchSemanticEmbeddingResponse:
+        """Semantic embeddings of many prompts, sent in batches of at most ``batch_size``.
+
+        Batches run ``num_concurrent_requests`` at a time; results keep the input order; a
+        failing batch is named in the error's notes.
+        """
+        batches = ep.split_batches(request, batch_size, num_concurrent_requests)
+        https = [
+            build_request(
+                self._config,
+                self._headers,
+                ep.BATCH_SEMANTIC_EMBED.path,
+                batch,
+                model,
+                request_type=BatchSemanticEmbeddingRequest,
+            )
+            for batch in batches
+        ]
+        bar = make_progress_bar(progress_bar, len(https))
+        gate = asyncio.Semaphore(num_concurrent_requests)
+
+        async def one(index: int) -> BatchSemanticEmbeddingResponse:
+            async with gate:
+                try:
+                    result: BatchSemanticEmbeddingResponse = await self._fetch_json(
+                        https[index], ep.BATCH_SEMANTIC_EMBED.parse
+                    )
+                except Exception as err:
+                    ep.note_batch(err, index, len(https), batch_size)
+                    raise
+            if bar is not None:
+                bar.update(1)
+            return result
+
+        tasks = [asyncio.ensure_future(one(i)) for i in range(len(https))]
+        try:
+            results = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        return ep.merge_batches(results)
+
+    async def instructable_embed(
+        self, request: InstructableEmbeddingRequest, model: str
+    ) -> InstructableEmbeddingResponse:
+        """An embedding steered by an instruction."""
+        return await self._call(ep.INSTRUCTABLE_EMBED, request, model)
+
+    async def evaluate(self, request: EvaluationRequest, model: str) -> EvaluationResponse:
+        """How likely the model finds an expected completion."""
+        return await self._call(ep.EVALUATE, request, model)
+
+    async def explain(self, request: ExplanationRequest, model: str) -> ExplanationResponse:
+        """Which parts of the prompt explain a target completion."""
+        return await self._call(ep.EXPLAIN, request, model)
+
+    async def rerank(self, request: RerankRequest, model: str) -> RerankResponse:
+        """Order documents by relevance to a query."""
+        return await self._call(ep.RERANK, request, model)
+
+    async def translate(self, request: TranslationRequest) -> TranslationResponse:
+        """Translate a text (the model travels in the request)."""
+        return await self._call(ep.TRANSLATE, request, None)
+
+    async def create_steering_concept(
+        self, request: SteeringConceptCreationRequest
+    ) -> SteeringConceptCreationResponse:
+        """Create a steering concept from paired examples; use its id in requests."""
+        return await self._call(ep.STEERING, request, None)

@@ -1,0 +1,173 @@
+"""What both clients share that is not I/O: configuration, options, logging of attempts."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from ._config import ClientConfig, Timeout
+from ._exceptions import InvalidArgumentError, MissingDependencyError
+from ._transport import HTTPRequest
+from ._wire import base_headers, build_get
+from .version import MIN_API_VERSION
+
+logger = logging.getLogger("aleph_alpha_client")
+
+_Self = TypeVar("_Self", bound="BaseClient")
+
+_UNSET: Any = object()
+
+
+class BaseClient:
+    """Configuration shared by :class:`Client` and :class:`AsyncClient`."""
+
+    _config: ClientConfig
+    _headers: dict[str, str]
+
+    def _setup(self, config: ClientConfig) -> None:
+        self._config = config
+        self._headers = base_headers(config)
+
+    # The official client's public attributes.
+    @property
+    def host(self) -> str:
+        """The API's base URL, ending in ``/``."""
+        return self._config.host
+
+    @property
+    def hosting(self) -> str | None:
+        """Where requests may be processed (``None`` or ``"aleph-alpha"``)."""
+        return self._config.hosting
+
+    @property
+    def token(self) -> str:
+        """The API token (never shown in repr, errors or logs)."""
+        return self._config.token
+
+    @property
+    def nice(self) -> bool:
+        """Whether requests are sent with ``?nice=true`` (lower priority)."""
+        return self._config.nice
+
+    @property
+    def tags(self) -> list[str] | None:
+        """Tags sent with every request."""
+        return None if self._config.tags is None else list(self._config.tags)
+
+    @property
+    def request_timeout_seconds(self) -> float | None:
+        """The total timeout of one non-streaming attempt."""
+        return self._config.timeout.total
+
+    @property
+    def timeout(self) -> Timeout:
+        """All timeouts of one attempt."""
+        return self._config.timeout
+
+    @property
+    def max_retries(self) -> int:
+        """How often a failed request is retried (the official ``total_retries``)."""
+        return self._config.retry.max_retries
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(host={self._config.host!r}, hosting={self._config.hosting!r})"
+        )
+
+    def with_options(
+        self: _Self,
+        *,
+        timeout: Timeout | float | None = _UNSET,
+        max_retries: int | None = None,
+        max_retry_after: float | None = None,
+        retry_read_timeouts: bool | None = None,
+        hosting: str | None = _UNSET,
+        tags: list[str] | None = _UNSET,
+        nice: bool | None = None,
+    ) -> _Self:
+        """A copy with other options that shares this client's connection pool.
+
+        ``client.with_options(max_retries=0, timeout=5).chat(...)`` overrides for one call.
+        """
+        config = self._config
+        retry = config.retry
+        if max_retries is not None:
+            if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+                raise InvalidArgumentError(
+                    f"max_retries: expected an int >= 0, got {max_retries!r}"
+                )
+            retry = _replace(retry, max_retries=max_retries)
+        if max_retry_after is not None:
+            retry = _replace(retry, max_retry_after=float(max_retry_after))
+        if retry_read_timeouts is not None:
+            retry = _replace(retry, retry_read_timeouts=bool(retry_read_timeouts))
+        changes: dict[str, Any] = {"retry": retry}
+        if timeout is not _UNSET:
+            changes["timeout"] = Timeout.coerce(timeout)
+        if hosting is not _UNSET:
+            changes["hosting"] = hosting
+        if tags is not _UNSET:
+            changes["tags"] = None if tags is None else tuple(tags)
+        if nice is not None:
+            changes["nice"] = bool(nice)
+        clone = copy.copy(self)
+        clone._setup(config.with_changes(**changes))
+        return clone
+
+    # Requests that need no request object.
+    def _get_version_request(self) -> HTTPRequest:
+        return build_get(self._config, self._headers, "version")
+
+    def _models_request(self) -> HTTPRequest:
+        return build_get(self._config, self._headers, "models_available")
+
+    def _tokenizer_request(self, model: str) -> HTTPRequest:
+        if not isinstance(model, str) or not model.strip():
+            raise InvalidArgumentError(f"model: expected a model name, got {model!r}")
+        return build_get(self._config, self._headers, f"models/{quote(model, safe='')}/tokenizer")
+
+
+def _replace(obj: Any, **changes: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(obj, **changes)
+
+
+def check_version(version: str) -> None:
+    """Raise RuntimeError unless the API version is 1.x and at least MIN_API_VERSION."""
+
+    def parts(text: str) -> tuple[int, ...]:
+        numbers = []
+        for piece in text.strip().split("."):
+            digits = "".join(ch for ch in piece if ch.isdigit())
+            numbers.append(int(digits) if digits else 0)
+        return tuple(numbers)
+
+    found, minimum = parts(version), parts(MIN_API_VERSION)
+    if not found or found[0] != minimum[0] or found < minimum:
+        raise RuntimeError(
+            f"The aleph alpha client requires at least API version {MIN_API_VERSION} "
+            f"with major version {minimum[0]}, found version {version.strip()!r}"
+        )
+
+
+def make_tokenizer(text: str) -> Any:
+    """A ``tokenizers.Tokenizer`` from a tokenizer.json document."""
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        raise MissingDependencyError("tokenizers", "tokenizers", "Client.tokenizer") from None
+    return Tokenizer.from_str(text)
+
+
+def make_progress_bar(enabled: bool, total: int) -> Any:
+    """A tqdm progress bar when asked for (extra ``tqdm``), else None."""
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        raise MissingDependencyError("tqdm", "tqdm", "progress_bar=True") from None
+    return tqdm(total=total)

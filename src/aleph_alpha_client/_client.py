@@ -1,0 +1,409 @@
+"""The synchronous client: a thin shell that sends and sleeps (urllib3 underneath)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from . import _endpoints as ep
+from ._base import BaseClient, check_version, logger, make_progress_bar, make_tokenizer
+from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
+from ._exceptions import APIConnectionError, StreamEventError
+from ._streaming import ChatStreamState, CompletionStreamState, Stream, StreamProcessor, _Holder
+from ._transport import HTTPRequest, SyncResponse, SyncTransport
+from ._wire import (
+    MAX_REDIRECTS,
+    as_list,
+    build_request,
+    error_for_status,
+    parse_json,
+    parse_model,
+    parse_text,
+    redirect,
+    redirect_error,
+    stream_content_type_error,
+)
+from .chat import ChatRequest, ChatResponse, ChatStreamChunk, FinishReason, ToolCall, Usage
+from .completion import CompletionRequest, CompletionResponse, CompletionResponseStreamItem
+from .detokenization import DetokenizationRequest, DetokenizationResponse
+from .embedding import (
+    BatchSemanticEmbeddingRequest,
+    BatchSemanticEmbeddingResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    EmbeddingV2Request,
+    EmbeddingV2Response,
+    InstructableEmbeddingRequest,
+    InstructableEmbeddingResponse,
+    SemanticEmbeddingRequest,
+    SemanticEmbeddingResponse,
+)
+from .evaluation import EvaluationRequest, EvaluationResponse
+from .explanation import ExplanationRequest, ExplanationResponse
+from .reranking import RerankRequest, RerankResponse
+from .steering import SteeringConceptCreationRequest, SteeringConceptCreationResponse
+from .tokenization import TokenizationRequest, TokenizationResponse
+from .translation import TranslationRequest, TranslationResponse
+
+__all__ = ["Client"]
+
+R = TypeVar("R")
+ChatStreamItem = ChatStreamChunk | ToolCall | FinishReason | Usage
+
+
+class Client(BaseClient):
+    """The synchronous client of the Aleph Alpha API.
+
+    ``Client(token)`` is enough: the host defaults to ``ALEPH_ALPHA_BASE_URL`` or
+    ``https://api.aleph-alpha.com``, the token to ``ALEPH_ALPHA_API_KEY`` or ``AA_TOKEN``.
+    Constructing a client does no network I/O. Use it as a context manager or call
+    :meth:`close`. Thread-safe: one client can serve many threads.
+    """
+
+    def __init__(
+        self,
+        token: str | None = None,
+        host: str | None = None,
+        hosting: str | None = None,
+        request_timeout_seconds: Timeout | float | None = DEFAULT_REQUEST_TIMEOUT,
+        total_retries: int = 8,
+        nice: bool = False,
+        verify_ssl: bool = True,
+        tags: Sequence[str] | None = None,
+        pool_size: int = 10,
+        *,
+        limit: int | None = None,
+        max_retry_after: float = 60.0,
+        retry_read_timeouts: bool = False,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+    ) -> None:
+        self._setup(
+            make_config(
+                token=token,
+                host=host,
+                hosting=hosting,
+                request_timeout_seconds=request_timeout_seconds,
+                total_retries=total_retries,
+                nice=nice,
+                verify_ssl=verify_ssl,
+                tags=tags,
+                max_retry_after=max_retry_after,
+                retry_read_timeouts=retry_read_timeouts,
+                max_event_size=max_event_size,
+            )
+        )
+        self._pool_size = limit if limit is not None else pool_size
+        self._transport_box: list[SyncTransport | None] = [None]
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _transport(self) -> SyncTransport:
+        transport = self._transport_box[0]
+        if transport is None:
+            transport = SyncTransport(
+                pool_size=self._pool_size,
+                verify_ssl=self._config.verify_ssl,
+                host=self._config.host,
+            )
+            self._transport_box[0] = transport
+        return transport
+
+    def _send(self, request: HTTPRequest, attempt: int = 0) -> tuple[SyncResponse, int]:
+        """One request with retries and redirects; returns a response with status < 400."""
+        config = self._config
+        policy = config.retry
+        transport = self._transport()
+        redirects = 0
+        while True:
+            started = time.perf_counter()
+            try:
+                response = transport.send(request, config.timeout)
+            except APIConnectionError as err:
+                delay = policy.delay_for_exception(attempt, err)
+                if delay is None:
+                    raise
+                logger.info(
+                    "%s %s failed (%s); retry %d in %.2fs",
+                    request.method,
+                    request.url,
+                    err,
+                    attempt + 1,
+                    delay,
+                )
+                time.sleep(delay)
+                attempt += 1
+                continue
+            status = response.status
+            logger.debug(
+                "%s %s -> %d in %.1f ms",
+                request.method,
+                request.url,
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
+            if status < 300:
+                return response, attempt
+            if status < 400:
+                follow = redirect(request, status, response.headers)
+                response.close()
+                if follow is None or redirects >= MAX_REDIRECTS:
+                    raise redirect_error(status, response.headers, request.url)
+                request = follow
+                redirects += 1
+                continue
+            body = response.read()
+            delay = policy.delay_for_status(attempt, status, response.headers)
+            if delay is None:
+                raise error_for_status(status, response.headers, body, request.url)
+            logger.info(
+                "%s %s -> %d; retry %d in %.2fs",
+                request.method,
+                request.url,
+                status,
+                attempt + 1,
+                delay,
+            )
+            time.sleep(delay)
+            attempt += 1
+
+    def _call(self, endpoint: ep.Endpoint[R], request: Any, model: str | None) -> R:
+        http = build_request(
+            self._config,
+            self._headers,
+            endpoint.path,
+            request,
+            model,
+            request_type=endpoint.request_type,
+        )
+        result: R = self._fetch_json(http, endpoint.parse)
+        return result
+
+    def _fetch_json(self, http: HTTPRequest, parse: Any) -> Any:
+        response, _ = self._send(http)
+        body = response.read()
+        data = parse_json(response.status, response.headers, body)
+        return parse_model(parse, data, response.status, body)
+
+    def _fetch_text(self, http: HTTPRequest) -> str:
+        response, _ = self._send(http)
+        return parse_text(response.status, response.read())
+
+    def _stream(self, http: HTTPRequest, make_state: Any) -> Stream[Any]:
+        config = self._config
+
+        def run(holder: _Holder) -> Iterator[Any]:
+            attempt = 0
+            while True:
+                response, attempt = self._send(http, attempt)
+                holder.response = response
+                state = holder.state = make_state()
+                processor = StreamProcessor(state, config.max_event_size)
+                delay: float | None = None
+                try:
+                    content_type = response.headers.get("content-type", "")
+                    if "text/event-stream" not in content_type:
+                        raise stream_content_type_error(
+                            response.status, response.headers, response.read()
+                        )
+                    for data in response.iter_chunks():
+                        items = processor.feed(data)
+                        if items:
+                            yield from items
+                    yield from processor.finish()
+                    return
+                except StreamEventError as err:
+                    if state.started:
+                        raise
+                    delay = config.retry.delay_for_stream_error(attempt, err)
+                    if delay is None:
+                        raise
+                    logger.info(
+                        "stream error before the first token (%s); retry %d in %.2fs",
+                        err,
+                        attempt + 1,
+                        delay,
+                    )
+                finally:
+                    response.close()
+                time.sleep(delay)
+                attempt += 1
+
+        return Stream(run)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        """Close the connection pool (the client can still be used: it reconnects)."""
+        transport = self._transport_box[0]
+        if transport is not None:
+            self._transport_box[0] = None
+            transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- the API
+
+    def get_version(self) -> str:
+        """The API's version string (GET ``version``)."""
+        return self._fetch_text(self._get_version_request())
+
+    def validate_version(self) -> None:
+        """Raise RuntimeError unless the API version is supported."""
+        check_version(self.get_version())
+
+    def models(self) -> list[Mapping[str, Any]]:
+        """The models the API serves (GET ``models_available``)."""
+        result: list[Mapping[str, Any]] = self._fetch_json(self._models_request(), as_list)
+        return result
+
+    def tokenizer(self, model: str) -> Any:
+        """The model's tokenizer as a ``tokenizers.Tokenizer`` (extra ``tokenizers``)."""
+        return make_tokenizer(self._fetch_text(self._tokenizer_request(model)))
+
+    def chat(self, request: ChatRequest, model: str) -> ChatResponse:
+        """Send a chat request; the answer with usage, id and model."""
+        return self._call(ep.CHAT, request, model)
+
+    def chat_with_streaming(self, request: ChatRequest, model: str) -> Stream[ChatStreamItem]:
+        """Stream a chat answer: ``ChatStreamChunk``, ``ToolCall``, ``FinishReason``, ``Usage``.
+
+        Use as ``for item in client.chat_with_streaming(request, model)``; the stream also
+        has ``text_stream`` and ``get_final_response()``.
+        """
+        http = build_request(
+            self._config,
+            self._headers,
+            ep.CHAT.path,
+            request,
+            model,
+            stream=True,
+            request_type=ChatRequest,
+        )
+        include_usage = bool(request.stream_options and request.stream_options.include_usage)
+        return self._stream(http, lambda: ChatStreamState(include_usage))
+
+    def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
+        """Complete a prompt."""
+        return self._call(ep.COMPLETE, request, model)
+
+    def complete_with_streaming(
+        self, request: CompletionRequest, model: str
+    ) -> Stream[CompletionResponseStreamItem]:
+        """Stream a completion: ``StreamChunk``, ``StreamSummary``, ``CompletionSummary``."""
+        http = build_request(
+            self._config,
+            self._headers,
+            ep.COMPLETE.path,
+            request,
+            model,
+            stream=True,
+            request_type=CompletionRequest,
+        )
+        return self._stream(http, CompletionStreamState)
+
+    def tokenize(self, request: TokenizationRequest, model: str) -> TokenizationResponse:
+        """Tokenize a text."""
+        return self._call(ep.TOKENIZE, request, model)
+
+    def detokenize(self, request: DetokenizationRequest, model: str) -> DetokenizationResponse:
+        """Turn token ids back into text."""
+        return self._call(ep.DETOKENIZE, request, model)
+
+    def embed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        """Embed a prompt with chosen layers and poolings."""
+        return self._call(ep.EMBED, request, model)
+
+    def embeddings(self, request: EmbeddingV2Request, model: str) -> EmbeddingV2Response:
+        """OpenAI-compatible embeddings (POST ``embeddings``)."""
+        return self._call(ep.EMBEDDINGS, request, model)
+
+    def semantic_embed(
+        self, request: SemanticEmbeddingRequest, model: str
+    ) -> SemanticEmbeddingResponse:
+        """A semantic embedding of one prompt."""
+        return self._call(ep.SEMANTIC_EMBED, request, model)
+
+    def batch_semantic_embed(
+        self,
+        request: BatchSemanticEmbeddingRequest,
+        model: str | None = None,
+        num_concurrent_requests: int = 1,
+        batch_size: int = 100,
+        progress_bar: bool = False,
+    ) -> BatchSemanticEmbeddingResponse:
+        """Semantic embeddings of many prompts, sent in batches of at most ``batch_size``.
+
+        Batches run ``num_concurrent_requests`` at a time (threads); results keep the input
+        order; a failing batch is named in the error's notes.
+        """
+        batches = ep.split_batches(request, batch_size, num_concurrent_requests)
+        https = [
+            build_request(
+                self._config,
+                self._headers,
+                ep.BATCH_SEMANTIC_EMBED.path,
+                batch,
+                model,
+                request_type=BatchSemanticEmbeddingRequest,
+            )
+            for batch in batches
+        ]
+        bar = make_progress_bar(progress_bar, len(https))
+
+        def one(index: int) -> BatchSemanticEmbeddingResponse:
+            try:
+                result: BatchSemanticEmbeddingResponse = self._fetch_json(
+                    https[index], ep.BATCH_SEMANTIC_EMBED.parse
+                )
+            except Exception as err:
+                ep.note_batch(err, index, len(https), batch_size)
+                raise
+            if bar is not None:
+                bar.update(1)
+            return result
+
+        try:
+            if num_concurrent_requests == 1 or len(https) <= 1:
+                results = [one(i) for i in range(len(https))]
+            else:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(max_workers=num_concurrent_requests) as pool:
+                    results = list(pool.map(one, range(len(https))))
+        finally:
+            if bar is not None:
+                bar.close()
+        return ep.merge_batches(results)
+
+    def instructable_embed(
+        self, request: InstructableEmbeddingRequest, model: str
+    ) -> InstructableEmbeddingResponse:
+        """An embedding steered by an instruction."""
+        return self._call(ep.INSTRUCTABLE_EMBED, request, model)
+
+    def evaluate(self, request: EvaluationRequest, model: str) -> EvaluationResponse:
+        """How likely the model finds an expected completion."""
+        return self._call(ep.EVALUATE, request, model)
+
+    def explain(self, request: ExplanationRequest, model: str) -> ExplanationResponse:
+        """Which parts of the prompt explain a target completion."""
+        return self._call(ep.EXPLAIN, request, model)
+
+    def rerank(self, request: RerankRequest, model: str) -> RerankResponse:
+        """Order documents by relevance to a query."""
+        return self._call(ep.RERANK, request, model)
+
+    def translate(self, request: TranslationRequest) -> TranslationResponse:
+        """Translate a text (the model travels in the request)."""
+        return self._call(ep.TRANSLATE, request, None)
+
+    def create_steering_concept(
+        self, request: SteeringConceptCreationRequest
+    ) -> SteeringConceptCreationResponse:
+        """Create a steering concept from paired examples; use its id in requests."""
+        return self._call(ep.STEERING, request, None)

@@ -1,0 +1,219 @@
+"""Client configuration: host, token, timeouts, retries, logging. Pure, no I/O.
+
+Precedence: constructor arguments, then environment variables, then defaults.
+
+==========================  =====================================================
+``ALEPH_ALPHA_API_KEY``     the token (``AA_TOKEN`` is the fallback)
+``ALEPH_ALPHA_BASE_URL``    the host, when the constructor gets none
+``ALEPH_ALPHA_LOG``         ``debug`` or ``info``: log to stderr
+==========================  =====================================================
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Union
+from urllib.parse import urlsplit
+
+from ._exceptions import AlephAlphaError, InvalidArgumentError, InvalidArgumentTypeError
+from ._retry import RetryPolicy
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_REQUEST_TIMEOUT",
+    "ClientConfig",
+    "Timeout",
+    "make_config",
+]
+
+#: The host used when neither ``host`` nor ``ALEPH_ALPHA_BASE_URL`` is given.
+DEFAULT_HOST = "https://api.aleph-alpha.com"
+#: Seconds an attempt may take, as in the official client.
+DEFAULT_REQUEST_TIMEOUT = 305
+#: Seconds to open a connection.
+DEFAULT_CONNECT_TIMEOUT = 10.0
+#: The largest SSE event a stream accepts.
+DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
+
+logger = logging.getLogger("aleph_alpha_client")
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """Timeouts of one attempt, in seconds (``None``: no limit).
+
+    * ``total``: a whole non-streaming attempt, request and full answer.
+    * ``connect``: opening the connection (always bounded; default 10 s).
+    * ``idle``: the longest silence while reading an answer; in a stream, between events.
+      Defaults to ``total``. A healthy long stream is never cut: only ``idle`` applies to it.
+    """
+
+    total: float | None = DEFAULT_REQUEST_TIMEOUT
+    connect: float | None = DEFAULT_CONNECT_TIMEOUT
+    idle: float | None = None
+
+    @property
+    def read(self) -> float | None:
+        """The idle limit in effect (``idle``, else ``total``)."""
+        return self.idle if self.idle is not None else self.total
+
+    @staticmethod
+    def coerce(value: Union[Timeout, float, int, None], name: str = "timeout") -> Timeout:
+        """Build a Timeout from a number of seconds, ``None`` or a Timeout."""
+        if isinstance(value, Timeout):
+            return value
+        if value is None:
+            return Timeout(total=None, connect=DEFAULT_CONNECT_TIMEOUT, idle=None)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidArgumentTypeError(
+                f"{name}: expected seconds as a number, a Timeout or None, "
+                f"got {type(value).__name__}"
+            )
+        if not value > 0:
+            raise InvalidArgumentError(f"{name}: must be > 0 seconds, got {value}")
+        seconds = float(value)
+        return Timeout(total=seconds, connect=min(DEFAULT_CONNECT_TIMEOUT, seconds), idle=None)
+
+
+def _redact(token: str) -> str:
+    return "***" if token else ""
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Everything a client needs to build and send requests. The token is hidden in repr."""
+
+    token: str = field(repr=False)
+    host: str
+    hosting: str | None = None
+    tags: tuple[str, ...] | None = None
+    nice: bool = False
+    timeout: Timeout = field(default_factory=Timeout)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    verify_ssl: bool = True
+    max_event_size: int = DEFAULT_MAX_EVENT_SIZE
+    extra_headers: tuple[tuple[str, str], ...] = ()
+
+    def url(self, path: str) -> str:
+        """The URL of an endpoint path."""
+        return self.host + path
+
+    def with_changes(self, **changes: Any) -> ClientConfig:
+        """A copy with some fields replaced."""
+        return replace(self, **changes)
+
+
+def _normalise_host(host: str) -> str:
+    if not isinstance(host, str):
+        raise InvalidArgumentTypeError(f"host: expected a URL string, got {type(host).__name__}")
+    host = host.strip()
+    if not host:
+        raise InvalidArgumentError(
+            "host: must not be empty (for example 'https://api.aleph-alpha.com')"
+        )
+    parts = urlsplit(host)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidArgumentError(
+            f"host: expected an http(s) URL like 'https://api.aleph-alpha.com', got {host!r}"
+        )
+    if parts.query or parts.fragment:
+        raise InvalidArgumentError(f"host: must not have a query or fragment, got {host!r}")
+    return host if host.endswith("/") else host + "/"
+
+
+def resolve_token(token: str | None) -> str:
+    """The token from the argument, ``ALEPH_ALPHA_API_KEY`` or ``AA_TOKEN``."""
+    if token is None:
+        token = os.environ.get("ALEPH_ALPHA_API_KEY") or os.environ.get("AA_TOKEN")
+    if token is None or token == "":
+        raise AlephAlphaError(
+            "no API token: pass Client(token=...) or set ALEPH_ALPHA_API_KEY (or AA_TOKEN)"
+        )
+    if not isinstance(token, str):
+        raise InvalidArgumentTypeError(f"token: expected a str, got {type(token).__name__}")
+    if any(c in token for c in "\r\n"):
+        raise InvalidArgumentError("token: must not contain line breaks")
+    return token
+
+
+def make_config(
+    *,
+    token: str | None,
+    host: str | None,
+    hosting: str | None,
+    request_timeout_seconds: Union[Timeout, float, int, None],
+    total_retries: int,
+    nice: bool,
+    verify_ssl: bool,
+    tags: Sequence[str] | None,
+    max_retry_after: float,
+    retry_read_timeouts: bool,
+    max_event_size: int,
+) -> ClientConfig:
+    """Validate constructor arguments and build the config (no I/O)."""
+    setup_logging_from_env()
+    if host is None:
+        host = os.environ.get("ALEPH_ALPHA_BASE_URL") or DEFAULT_HOST
+    if isinstance(total_retries, bool) or not isinstance(total_retries, int) or total_retries < 0:
+        raise InvalidArgumentError(f"total_retries: expected an int >= 0, got {total_retries!r}")
+    if hosting is not None and not isinstance(hosting, str):
+        raise InvalidArgumentTypeError(f"hosting: expected a str or None, got {hosting!r}")
+    if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
+        raise InvalidArgumentTypeError("tags: expected a list of strings")
+    if not isinstance(max_event_size, int) or max_event_size < 1024:
+        raise InvalidArgumentError(
+            f"max_event_size: expected an int >= 1024, got {max_event_size!r}"
+        )
+    if not verify_ssl:
+        import warnings
+
+        warnings.warn(
+            "verify_ssl=False: TLS certificates are not checked; the connection can be intercepted",
+            stacklevel=4,
+        )
+    return ClientConfig(
+        token=resolve_token(token),
+        host=_normalise_host(host),
+        hosting=hosting,
+        tags=None if tags is None else tuple(tags),
+        nice=bool(nice),
+        timeout=Timeout.coerce(request_timeout_seconds, "request_timeout_seconds"),
+        retry=RetryPolicy(
+            max_retries=total_retries,
+            max_retry_after=max_retry_after,
+            retry_read_timeouts=retry_read_timeouts,
+        ),
+        verify_ssl=bool(verify_ssl),
+        max_event_size=max_event_size,
+    )
+
+
+_logging_configured = False
+
+
+def setup_logging_from_env() -> None:
+    """Switch on stderr logging when ``ALEPH_ALPHA_LOG`` is ``debug`` or ``info`` (once)."""
+    global _logging_configured
+    if _logging_configured:
+        return
+    _logging_configured = True
+    level_name = os.environ.get("ALEPH_ALPHA_LOG", "").strip().lower()
+    level = {"debug": logging.DEBUG, "info": logging.INFO}.get(level_name)
+    if level is None:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+
+
+def redact_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Headers fit for a log line: Authorization shown as ``Bearer ***``."""
+    return {
+        key: ("Bearer ***" if key.lower() == "authorization" else value)
+        for key, value in headers.items()
+    }

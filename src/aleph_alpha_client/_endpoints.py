@@ -1,0 +1,148 @@
+"""One row per API operation: path, request type, response parser. Pure.
+
+The client methods are one or two lines each: they hand a row and the request to their
+shell's ``_call`` / ``_stream``. Batching for ``batch_semantic_embed`` (splitting and merging)
+lives here too, so both clients split and merge the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Generic, TypeVar
+
+from ._exceptions import InvalidArgumentError, InvalidArgumentTypeError
+from .chat import ChatRequest, ChatResponse
+from .completion import CompletionRequest, CompletionResponse
+from .detokenization import DetokenizationRequest, DetokenizationResponse
+from .embedding import (
+    BatchSemanticEmbeddingRequest,
+    BatchSemanticEmbeddingResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    EmbeddingV2Request,
+    EmbeddingV2Response,
+    InstructableEmbeddingRequest,
+    InstructableEmbeddingResponse,
+    SemanticEmbeddingRequest,
+    SemanticEmbeddingResponse,
+)
+from .evaluation import EvaluationRequest, EvaluationResponse
+from .explanation import ExplanationRequest, ExplanationResponse
+from .reranking import RerankRequest, RerankResponse
+from .steering import SteeringConceptCreationRequest, SteeringConceptCreationResponse
+from .tokenization import TokenizationRequest, TokenizationResponse
+from .translation import TranslationRequest, TranslationResponse
+
+__all__ = ["Endpoint", "merge_batches", "split_batches"]
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Endpoint(Generic[R]):
+    """An API operation: ``POST path`` with a ``request_type`` body, parsed by ``parse``."""
+
+    path: str
+    request_type: type
+    parse: Callable[[Any], R]
+
+
+CHAT: Endpoint[ChatResponse] = Endpoint("chat/completions", ChatRequest, ChatResponse.from_json)
+COMPLETE: Endpoint[CompletionResponse] = Endpoint(
+    "complete", CompletionRequest, CompletionResponse.from_json
+)
+TOKENIZE: Endpoint[TokenizationResponse] = Endpoint(
+    "tokenize", TokenizationRequest, TokenizationResponse.from_json
+)
+DETOKENIZE: Endpoint[DetokenizationResponse] = Endpoint(
+    "detokenize", DetokenizationRequest, DetokenizationResponse.from_json
+)
+EMBED: Endpoint[EmbeddingResponse] = Endpoint(
+    "embed", EmbeddingRequest, EmbeddingResponse.from_json
+)
+EMBEDDINGS: Endpoint[EmbeddingV2Response] = Endpoint(
+    "embeddings", EmbeddingV2Request, EmbeddingV2Response.from_json
+)
+SEMANTIC_EMBED: Endpoint[SemanticEmbeddingResponse] = Endpoint(
+    "semantic_embed", SemanticEmbeddingRequest, SemanticEmbeddingResponse.from_json
+)
+BATCH_SEMANTIC_EMBED: Endpoint[BatchSemanticEmbeddingResponse] = Endpoint(
+    "batch_semantic_embed", BatchSemanticEmbeddingRequest, BatchSemanticEmbeddingResponse.from_json
+)
+INSTRUCTABLE_EMBED: Endpoint[InstructableEmbeddingResponse] = Endpoint(
+    "instructable_embed", InstructableEmbeddingRequest, InstructableEmbeddingResponse.from_json
+)
+EVALUATE: Endpoint[EvaluationResponse] = Endpoint(
+    "evaluate", EvaluationRequest, EvaluationResponse.from_json
+)
+EXPLAIN: Endpoint[ExplanationResponse] = Endpoint(
+    "explain", ExplanationRequest, ExplanationResponse.from_json
+)
+RERANK: Endpoint[RerankResponse] = Endpoint("rerank", RerankRequest, RerankResponse.from_json)
+TRANSLATE: Endpoint[TranslationResponse] = Endpoint(
+    "translate", TranslationRequest, TranslationResponse.from_json
+)
+STEERING: Endpoint[SteeringConceptCreationResponse] = Endpoint(
+    "steering_concepts", SteeringConceptCreationRequest, SteeringConceptCreationResponse.from_json
+)
+
+#: The largest batch the API takes in one ``batch_semantic_embed`` request.
+MAX_BATCH_SIZE = 100
+
+
+def split_batches(
+    request: BatchSemanticEmbeddingRequest, batch_size: int, num_concurrent_requests: int
+) -> list[BatchSemanticEmbeddingRequest]:
+    """Cut a batch request into requests of at most ``batch_size`` prompts, in order."""
+    if not isinstance(request, BatchSemanticEmbeddingRequest):
+        raise InvalidArgumentTypeError(
+            f"request: expected a BatchSemanticEmbeddingRequest, got {type(request).__name__}"
+        )
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+        raise InvalidArgumentTypeError(f"batch_size: expected an int, got {batch_size!r}")
+    if not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise InvalidArgumentError(
+            f"batch_size: must be between 1 and {MAX_BATCH_SIZE}, got {batch_size}"
+        )
+    if (
+        isinstance(num_concurrent_requests, bool)
+        or not isinstance(num_concurrent_requests, int)
+        or num_concurrent_requests < 1
+    ):
+        raise InvalidArgumentError(
+            f"num_concurrent_requests: expected an int >= 1, got {num_concurrent_requests!r}"
+        )
+    prompts = list(request.prompts)
+    return [
+        replace(request, prompts=prompts[start : start + batch_size])
+        for start in range(0, len(prompts), batch_size)
+    ]
+
+
+def merge_batches(
+    responses: Sequence[BatchSemanticEmbeddingResponse],
+) -> BatchSemanticEmbeddingResponse:
+    """One response of all batches, embeddings in input order, token counts summed."""
+    embeddings: list[Any] = []
+    tokens = 0
+    model_version = ""
+    for response in responses:
+        embeddings.extend(response.embeddings)
+        tokens += response.num_tokens_prompt_total or 0
+        model_version = response.model_version
+    return BatchSemanticEmbeddingResponse(
+        model_version=model_version, embeddings=embeddings, num_tokens_prompt_total=tokens
+    )
+
+
+def note_batch(error: BaseException, index: int, count: int, batch_size: int) -> None:
+    """Say in the error which batch failed."""
+    note = (
+        f"batch_semantic_embed: batch {index + 1} of {count} failed "
+        f"(prompts {index * batch_size} to {(index + 1) * batch_size - 1})"
+    )
+    add_note = getattr(error, "add_note", None)
+    if add_note is not None:
+        add_note(note)
+    error.batch_index = index  # type: ignore[attr-defined]

@@ -1,0 +1,512 @@
+"""Streams: the pure accumulators of chat and completion streams, and the stream objects.
+
+The accumulators (:class:`ChatStreamState`, :class:`CompletionStreamState`) take decoded JSON
+chunks and give the items the official client yields, in its order; they also build the
+final response, and they know whether the stream ended properly. :class:`StreamProcessor`
+feeds them from raw bytes through the SSE decoder. All of this is pure and shared; the
+clients only move bytes and sleep.
+
+Items that carry no content yet (the empty role chunk) are held back until the first real
+item, so that a stream that fails with an overload error event before its first token can be
+retried without the caller seeing anything twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import Any, Generic, TypeVar, Union
+
+from ._exceptions import (
+    APIResponseValidationError,
+    IncompleteStreamError,
+    StreamError,
+    StreamEventError,
+)
+from ._sse import SSEDecoder
+from .chat import (
+    ChatResponse,
+    ChatStreamChunk,
+    FinishReason,
+    FunctionCall,
+    Role,
+    TextMessage,
+    ToolCall,
+    Usage,
+)
+
+__all__ = [
+    "AsyncStream",
+    "ChatStreamState",
+    "CompletionStreamState",
+    "Stream",
+    "StreamProcessor",
+]
+
+T = TypeVar("T")
+ChatItem = Union[ChatStreamChunk, ToolCall, FinishReason, Usage]
+
+
+def _error_event(chunk: Mapping[str, Any]) -> StreamEventError:
+    err = chunk.get("error")
+    code = chunk.get("code")
+    if isinstance(err, Mapping):
+        message = str(err.get("message") or err)
+        code = code if code is not None else err.get("code") or err.get("type")
+    else:
+        message = str(err)
+    return StreamEventError(message, code=None if code is None else str(code), body=dict(chunk))
+
+
+class _ToolCallBuffer:
+    __slots__ = ("arguments", "id", "name", "type")
+
+    def __init__(self, id: str | None, type: str | None, name: str | None) -> None:
+        self.id = id
+        self.type = type
+        self.name = name
+        self.arguments: list[str] = []
+
+
+class ChatStreamState:
+    """Accumulates a chat stream: yields items in the official order, builds the answer."""
+
+    def __init__(self, include_usage: bool) -> None:
+        self.include_usage = include_usage
+        self.started = False
+        self._held: list[ChatItem] = []
+        self._content: list[str] = []
+        self._role: Role | None = None
+        self._calls: dict[int, _ToolCallBuffer] = {}
+        self._emitted_calls: list[ToolCall] = []
+        self.finish_reason: FinishReason | None = None
+        self.usage: Usage | None = None
+        self.id: str | None = None
+        self.model: str | None = None
+        self.created: int | None = None
+        self.done_seen = False
+
+    def _emit(self, out: list[ChatItem], item: ChatItem) -> None:
+        if self.started:
+            out.append(item)
+        else:
+            self._held.append(item)
+
+    def _start(self, out: list[ChatItem]) -> None:
+        if not self.started:
+            self.started = True
+            out.extend(self._held)
+            self._held.clear()
+
+    def _flush_calls(self, out: list[ChatItem]) -> None:
+        for index in sorted(self._calls):
+            buf = self._calls[index]
+            call = ToolCall(
+                id=buf.id or f"call_{index}",
+                type=buf.type or "function",
+                function=FunctionCall(name=buf.name or "", arguments="".join(buf.arguments)),
+            )
+            self._emitted_calls.append(call)
+            out.append(call)
+        self._calls.clear()
+
+    def feed(self, chunk: Any) -> list[ChatItem]:
+        """The items of one decoded chunk. An error object raises StreamEventError."""
+        if not isinstance(chunk, Mapping):
+            raise APIResponseValidationError(f"stream chunk is not a JSON object: {chunk!r:.200}")
+        if "error" in chunk and not chunk.get("choices"):
+            raise _error_event(chunk)
+        if self.id is None:
+            self.id = chunk.get("id")
+            self.model = chunk.get("model")
+            self.created = chunk.get("created")
+        out: list[ChatItem] = []
+        choices = chunk.get("choices") or ()
+        if choices:
+            choice = choices[0]
+            delta = choice.get("delta") or {}
+            role = delta.get("role")
+            if role is not None:
+                self._role = Role(role)
+            content = delta.get("content")
+            if content is not None and not isinstance(content, str):
+                raise APIResponseValidationError(
+                    f"stream delta content is not a string: {content!r:.100}"
+                )
+            raw_calls = delta.get("tool_calls")
+            if raw_calls:
+                self._start(out)
+                for raw in raw_calls:
+                    index = raw.get("index", 0)
+                    function = raw.get("function") or {}
+                    buf = self._calls.get(index)
+                    if buf is None:
+                        buf = self._calls[index] = _ToolCallBuffer(
+                            raw.get("id"), raw.get("type"), function.get("name")
+                        )
+                    else:
+                        if raw.get("id") and not buf.id:
+                            buf.id = raw["id"]
+                        if function.get("name") and not buf.name:
+                            buf.name = function["name"]
+                    arguments = function.get("arguments")
+                    if arguments:
+                        buf.arguments.append(arguments)
+            finish = choice.get("finish_reason")
+            if content:
+                self._start(out)
+                self._content.append(content)
+                out.append(ChatStreamChunk(content, None if role is None else Role(role), None))
+            elif role is not None and not raw_calls and finish is None:
+                self._emit(out, ChatStreamChunk("", Role(role), None))
+            if finish is not None:
+                self._start(out)
+                self.finish_reason = FinishReason.from_json(finish)
+                self._flush_calls(out)
+                out.append(self.finish_reason)
+        usage = chunk.get("usage")
+        if usage is not None:
+            self._start(out)
+            self.usage = Usage.from_json(usage)
+            out.append(self.usage)
+        return out
+
+    def done(self) -> list[ChatItem]:
+        """``[DONE]`` arrived: flush anything still buffered."""
+        self.done_seen = True
+        out: list[ChatItem] = []
+        self._start(out)
+        self._flush_calls(out)
+        return out
+
+    def check_complete(self) -> None:
+        """At the end of the body: raise if the stream stopped before its end."""
+        if self.done_seen:
+            return
+        if self.finish_reason is None:
+            raise IncompleteStreamError(
+                "the chat stream ended before its finish chunk or [DONE]: the answer is "
+                f"incomplete ({len(''.join(self._content))} characters received)",
+                partial=self.final_response(),
+            )
+        if self.include_usage and self.usage is None:
+            raise IncompleteStreamError(
+                "the chat stream ended after its finish chunk but before the usage chunk "
+                "and [DONE]",
+                partial=self.final_response(),
+            )
+
+    def final_response(self) -> ChatResponse:
+        """The answer accumulated so far, as a ChatResponse with usage and tool calls."""
+        calls = list(self._emitted_calls)
+        for index in sorted(self._calls):
+            buf = self._calls[index]
+            calls.append(
+                ToolCall(
+                    buf.id or f"call_{index}",
+                    buf.type or "function",
+                    FunctionCall(buf.name or "", "".join(buf.arguments)),
+                )
+            )
+        # A partial answer (stream broken before its finish chunk) has finish_reason None.
+        return ChatResponse(
+            finish_reason=self.finish_reason,  # type: ignore[arg-type]
+            message=TextMessage(
+                role=self._role or Role.Assistant,
+                content="".join(self._content),
+                tool_calls=calls or None,
+            ),
+            usage=self.usage,
+            id=self.id,
+            model=self.model,
+            created=self.created,
+        )
+
+
+class CompletionStreamState:
+    """Accumulates a completion stream (no ``[DONE]``: it ends with a completion summary)."""
+
+    def __init__(self) -> None:
+        from .completion import stream_item_from_json
+
+        self._parse = stream_item_from_json
+        self.started = False
+        self.items: list[Any] = []
+        self.summary: Any = None
+        self.done_seen = False
+        self._texts: dict[int, list[str]] = {}
+        self._finish: dict[int, Any] = {}
+        self._model_version: str | None = None
+
+    def feed(self, chunk: Any) -> list[Any]:
+        """The item of one decoded chunk. An error object raises StreamEventError."""
+        if not isinstance(chunk, Mapping):
+            raise APIResponseValidationError(f"stream chunk is not a JSON object: {chunk!r:.200}")
+        if "error" in chunk and "type" not in chunk:
+            raise _error_event(chunk)
+        item = self._parse(chunk)
+        kind = chunk.get("type")
+        if kind == "stream_chunk":
+            self._texts.setdefault(chunk.get("index", 0), []).append(chunk.get("completion") or "")
+        elif kind == "stream_summary":
+            self._finish[chunk.get("index", 0)] = chunk.get("finish_reason")
+            self._model_version = chunk.get("model_version")
+        elif kind == "completion_summary":
+            self.summary = item
+        self.started = True
+        return [item]
+
+    def done(self) -> list[Any]:
+        """``[DONE]`` (not sent by the API for completions, but accepted)."""
+        self.done_seen = True
+        return []
+
+    def check_complete(self) -> None:
+        """At the end of the body: raise unless the completion summary arrived."""
+        if self.summary is None:
+            raise IncompleteStreamError(
+                "the completion stream ended before its completion_summary: the answer is "
+                "incomplete",
+                partial=self.final_response(),
+            )
+
+    def final_response(self) -> Any:
+        """The CompletionResponse accumulated so far."""
+        from .completion import CompletionResponse, CompletionResult
+
+        indices = sorted(set(self._texts) | set(self._finish))
+        summary = self.summary
+        return CompletionResponse(
+            model_version=self._model_version or "",
+            completions=[
+                CompletionResult(
+                    completion="".join(self._texts.get(i, [])),
+                    finish_reason=self._finish.get(i),
+                )
+                for i in indices
+            ],
+            num_tokens_prompt_total=getattr(summary, "num_tokens_prompt_total", 0) or 0,
+            num_tokens_generated=getattr(summary, "num_tokens_generated", 0) or 0,
+            optimized_prompt=getattr(summary, "optimized_prompt", None),
+        )
+
+
+StreamState = Union[ChatStreamState, CompletionStreamState]
+
+
+class StreamProcessor:
+    """Bytes in, stream items out: SSE decoding plus a state. Pure and incremental."""
+
+    __slots__ = ("_decoder", "_loads", "state")
+
+    def __init__(self, state: Any, max_event_size: int) -> None:
+        self.state = state
+        self._decoder = SSEDecoder(max_event_size=max_event_size)
+        self._loads = json.loads
+
+    def feed(self, data: bytes) -> list[Any]:
+        """Items from one piece of the body."""
+        events = self._decoder.feed(data)
+        if not events:
+            return []
+        return self._handle(events)
+
+    def _handle(self, events: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        state = self.state
+        for event in events:
+            payload = event.data
+            if payload == "[DONE]":
+                out.extend(state.done())
+                continue
+            try:
+                chunk = self._loads(payload)
+            except ValueError:
+                raise StreamError(f"a stream event is not valid JSON: {payload[:200]!r}") from None
+            if event.event == "error" and isinstance(chunk, Mapping) and "error" not in chunk:
+                chunk = {"error": chunk.get("message", chunk), "code": chunk.get("code")}
+            try:
+                out.extend(state.feed(chunk))
+            except (StreamError, APIResponseValidationError):
+                raise
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+                raise APIResponseValidationError(
+                    f"a stream event does not have the expected shape ({err.__class__.__name__}: "
+                    f"{err}): {payload[:200]!r}"
+                ) from None
+        return out
+
+    def finish(self) -> list[Any]:
+        """The end of the body: the last items, or IncompleteStreamError."""
+        out = self._handle(self._decoder.flush())
+        if self._decoder.truncated and not self.state.done_seen:
+            raise IncompleteStreamError(
+                "the stream ended in the middle of an event",
+                partial=self.state.final_response(),
+            )
+        self.state.check_complete()
+        return out
+
+
+class _Holder:
+    """What a running stream shares with its stream object: state and current response."""
+
+    __slots__ = ("response", "state")
+
+    def __init__(self) -> None:
+        self.state: Any = None
+        self.response: Any = None
+
+
+class Stream(Generic[T]):
+    """A streamed answer of the sync client: iterate it for items.
+
+    The connection is released when the stream is exhausted, on ``break`` (when the stream
+    is dropped), on error, on :meth:`close` and when a ``with`` block ends.
+    """
+
+    def __init__(self, make: Callable[[_Holder], Iterator[T]]) -> None:
+        self._holder = _Holder()
+        self._gen: Iterator[T] = make(self._holder)
+        self._closed = False
+
+    def __iter__(self) -> Stream[T]:
+        return self
+
+    def __next__(self) -> T:
+        return next(self._gen)
+
+    def __enter__(self) -> Stream[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the stream and release its connection."""
+        if not self._closed:
+            self._closed = True
+            self._gen.close()  # type: ignore[attr-defined]
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The response headers (empty before the first item)."""
+        response = self._holder.response
+        return response.headers if response is not None else {}
+
+    @property
+    def request_id(self) -> str | None:
+        """The request id the server sent, if any."""
+        headers = self.headers
+        return headers.get("x-request-id") or headers.get("request-id")
+
+    @property
+    def text_stream(self) -> Iterator[str]:
+        """Only the text deltas of a chat stream (or completion stream)."""
+        for item in self:
+            text = _text_of(item)
+            if text:
+                yield text
+
+    def get_final_response(self) -> Any:
+        """Read the rest of the stream; the accumulated ChatResponse / CompletionResponse."""
+        for _ in self:
+            pass
+        return self._holder.state.final_response()
+
+    def until_done(self) -> None:
+        """Read the stream to its end."""
+        for _ in self:
+            pass
+
+
+class AsyncStream(Generic[T]):
+    """A streamed answer of the async client: ``async for item in stream`` (no ``await``).
+
+    The connection is released on exhaustion, error, :meth:`aclose` / :meth:`close`,
+    ``async with`` exit and task cancellation; a stream dropped after ``break`` closes its
+    connection at once and finishes its generator on the event loop.
+    """
+
+    def __init__(self, make: Callable[[_Holder], AsyncIterator[T]]) -> None:
+        self._holder = _Holder()
+        self._gen: AsyncIterator[T] = make(self._holder)
+        self._closed = False
+
+    def __aiter__(self) -> AsyncStream[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        return await self._gen.__anext__()
+
+    async def __aenter__(self) -> AsyncStream[T]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop the stream and release its connection."""
+        if not self._closed:
+            self._closed = True
+            await self._gen.aclose()  # type: ignore[attr-defined]
+
+    async def close(self) -> None:
+        """Same as :meth:`aclose`."""
+        await self.aclose()
+
+    def __del__(self) -> None:
+        response = self._holder.response
+        if response is not None and not self._closed:
+            try:
+                response.close()
+            except Exception:
+                pass
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The response headers (empty before the first item)."""
+        response = self._holder.response
+        return response.headers if response is not None else {}
+
+    @property
+    def request_id(self) -> str | None:
+        """The request id the server sent, if any."""
+        headers = self.headers
+        return headers.get("x-request-id") or headers.get("request-id")
+
+    @property
+    def text_stream(self) -> AsyncIterator[str]:
+        """Only the text deltas (use ``async for text in stream.text_stream``)."""
+        return _async_text_stream(self)
+
+    async def get_final_response(self) -> Any:
+        """Read the rest of the stream; the accumulated ChatResponse / CompletionResponse."""
+        async for _ in self:
+            pass
+        return self._holder.state.final_response()
+
+    async def until_done(self) -> None:
+        """Read the stream to its end."""
+        async for _ in self:
+            pass
+
+
+async def _async_text_stream(stream: AsyncStream[Any]) -> AsyncIterator[str]:
+    async for item in stream:
+        text = _text_of(item)
+        if text:
+            yield text
+
+
+def _text_of(item: Any) -> str:
+    if isinstance(item, ChatStreamChunk):
+        return item.content
+    completion = getattr(item, "completion", None)
+    return completion if isinstance(completion, str) else ""

@@ -1,0 +1,254 @@
+"""Request building and response parsing: pure, shared by both clients.
+
+``build_request`` turns a request object into an :class:`HTTPRequest` exactly as the official
+client puts it on the wire (``request.to_json()``, then ``model``, ``hosting``, ``tags`` and
+``stream``; ``json.dumps`` with default separators; ``?nice=true`` on POSTs). ``parse_*``
+turn an answer into a model or a typed error; no foreign exception leaves this module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+from urllib.parse import urljoin, urlsplit
+
+from ._config import ClientConfig
+from ._exceptions import (
+    APIResponseValidationError,
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    status_error,
+)
+from ._transport import HTTPRequest
+from .version import user_agent_headers
+
+__all__ = [
+    "base_headers",
+    "build_get",
+    "build_request",
+    "parse_json",
+    "parse_model",
+    "error_for_status",
+    "redirect",
+]
+
+T = TypeVar("T")
+logger = logging.getLogger("aleph_alpha_client")
+
+_PARSE_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError)
+
+
+def base_headers(config: ClientConfig) -> dict[str, str]:
+    """The headers every request carries (the token is only ever here)."""
+    headers = {
+        "Authorization": f"Bearer {config.token}",
+        "Accept-Encoding": "gzip, deflate",
+        **user_agent_headers(),
+    }
+    headers.update(config.extra_headers)
+    return headers
+
+
+def _validate(request: Any) -> None:
+    validate = getattr(request, "_validate", None)
+    if validate is not None:
+        validate()
+
+
+def build_request(
+    config: ClientConfig,
+    headers: Mapping[str, str],
+    path: str,
+    request: Any,
+    model: str | None,
+    *,
+    stream: bool = False,
+    request_type: type | tuple[type, ...] | None = None,
+    argument: str = "request",
+) -> HTTPRequest:
+    """Validate ``request`` and build the POST that sends it. Raises before anything is sent."""
+    if request_type is not None and not isinstance(request, request_type):
+        expected = (
+            request_type.__name__
+            if isinstance(request_type, type)
+            else " or ".join(t.__name__ for t in request_type)
+        )
+        raise InvalidArgumentTypeError(
+            f"{argument}: expected a {expected}, got {type(request).__name__}"
+        )
+    if model is not None and (not isinstance(model, str) or not model.strip()):
+        raise InvalidArgumentError(
+            f"model: expected a model name like 'llama-3.1-8b-instruct', got {model!r}"
+        )
+    _validate(request)
+    payload = dict(request.to_json())
+    if model is not None:
+        payload["model"] = model
+    if config.hosting is not None:
+        payload["hosting"] = config.hosting
+    if config.tags is not None:
+        payload["tags"] = list(config.tags)
+    if stream:
+        payload["stream"] = True
+    return build_post(config, headers, path, payload, stream=stream)
+
+
+def build_post(
+    config: ClientConfig,
+    headers: Mapping[str, str],
+    path: str,
+    payload: Any,
+    *,
+    stream: bool = False,
+) -> HTTPRequest:
+    """A POST of a JSON payload (already holding model, hosting, tags)."""
+    try:
+        body = json.dumps(payload, allow_nan=False).encode("ascii")
+    except ValueError as err:
+        raise InvalidArgumentError(
+            f"request: contains NaN or infinity, which JSON cannot carry ({err})"
+        ) from None
+    except TypeError as err:
+        raise InvalidArgumentTypeError(f"request: cannot be sent as JSON: {err}") from None
+    url = config.host + path
+    if config.nice:
+        url += "?nice=true"
+    all_headers = dict(headers)
+    all_headers["Content-Type"] = "application/json"
+    all_headers["Accept"] = "text/event-stream" if stream else "application/json"
+    return HTTPRequest("POST", url, all_headers, body, stream)
+
+
+def build_get(config: ClientConfig, headers: Mapping[str, str], path: str) -> HTTPRequest:
+    """A GET of an endpoint path."""
+    return HTTPRequest("GET", config.host + path, dict(headers), None, False)
+
+
+def _text(body: bytes) -> str:
+    return body.decode("utf-8", errors="replace")
+
+
+def _maybe_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def error_for_status(status: int, headers: Mapping[str, str], body: bytes, url: str) -> Exception:
+    """The typed error of a status >= 400 (``args == (status, text)``)."""
+    return status_error(status, _text(body), headers=headers, body=_maybe_json(body), url=url)
+
+
+def parse_json(status: int, headers: Mapping[str, str], body: bytes) -> Any:
+    """The JSON of a 2xx answer, or a typed error naming the status and the body's start."""
+    content_type = headers.get("content-type", "")
+    if content_type and "json" not in content_type and "text/plain" not in content_type:
+        raise APIResponseValidationError(
+            f"expected a JSON answer, got Content-Type {content_type!r}",
+            status_code=status,
+            text=_text(body),
+        )
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise APIResponseValidationError(
+            f"the answer is not valid JSON ({err.__class__.__name__})",
+            status_code=status,
+            text=_text(body),
+        ) from None
+
+
+def parse_model(parser: Callable[[Any], T], data: Any, status: int, body: bytes) -> T:
+    """Run a ``from_json`` parser; a wrong shape becomes a typed error."""
+    try:
+        return parser(data)
+    except APIResponseValidationError:
+        raise
+    except _PARSE_ERRORS as err:
+        raise APIResponseValidationError(
+            f"the answer does not have the expected shape ({err.__class__.__name__}: {err})",
+            status_code=status,
+            text=_text(body),
+        ) from None
+
+
+def parse_text(status: int, body: bytes) -> str:
+    """The text of a 2xx answer."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise APIResponseValidationError(
+            "the answer is not UTF-8 text", status_code=status, text=_text(body)
+        ) from None
+
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
+
+
+def redirect(request: HTTPRequest, status: int, headers: Mapping[str, str]) -> HTTPRequest | None:
+    """The request to send after a redirect, or None when ``status`` is not one.
+
+    307/308 keep the method and body; 301/302/303 become a GET. The Authorization header is
+    dropped when the redirect leaves the original scheme, host or port.
+    """
+    if status not in _REDIRECTS:
+        return None
+    location = headers.get("location")
+    if not location:
+        return None
+    url = urljoin(request.url, location)
+    old, new = urlsplit(request.url), urlsplit(url)
+    if new.scheme not in ("http", "https"):
+        return None
+    new_headers = dict(request.headers)
+    if (old.scheme, old.hostname, old.port) != (new.scheme, new.hostname, new.port):
+        for key in list(new_headers):
+            if key.lower() == "authorization":
+                del new_headers[key]
+    method, body = request.method, request.body
+    if status in (301, 302, 303) and method != "GET":
+        method, body = "GET", None
+        for key in list(new_headers):
+            if key.lower() == "content-type":
+                del new_headers[key]
+    return HTTPRequest(method, url, new_headers, body, request.stream)
+
+
+def redirect_error(status: int, headers: Mapping[str, str], url: str) -> APIResponseValidationError:
+    """The error for a redirect that is not followed (no Location, or too many)."""
+    return APIResponseValidationError(
+        f"unexpected redirect to {headers.get('location', '(no Location)')!r} from {url}",
+        status_code=status,
+    )
+
+
+def stream_content_type_error(status: int, headers: Mapping[str, str], body: bytes) -> Exception:
+    """The error for a stream request answered without an event stream.
+
+    An API error object in it becomes a StreamEventError; anything else an
+    APIResponseValidationError naming the content type and showing the body's start.
+    """
+    from ._exceptions import StreamEventError
+
+    data = _maybe_json(body)
+    if isinstance(data, Mapping) and "error" in data:
+        err = data["error"]
+        message = err.get("message", str(err)) if isinstance(err, Mapping) else str(err)
+        code = data.get("code")
+        return StreamEventError(str(message), code=None if code is None else str(code), body=data)
+    return APIResponseValidationError(
+        f"expected an event stream, got Content-Type {headers.get('content-type', '(none)')!r}",
+        status_code=status,
+        text=_text(body),
+    )
+
+
+def as_list(data: Any) -> list[Any]:
+    """Parser of list answers (``models_available``)."""
+    if not isinstance(data, list):
+        raise TypeError(f"expected a JSON list, got {type(data).__name__}")
+    return data

@@ -1,0 +1,536 @@
+"""Chat: role-based messages with text and images, tools, structured output, streaming.
+
+The models mirror the official client's ``aleph_alpha_client.chat`` (same names, field order
+and wire format) with these additions: ``ChatResponse`` keeps ``usage``, ``id``, ``model`` and
+``created``; ``Message`` content accepts :class:`aleph_alpha_client.Image` (sent as a data URI
+of its own type, not re-encoded) next to PIL images; ``ChatResponse.parsed`` validates a
+structured answer into a pydantic model.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Literal, Optional, TypeVar, Union
+
+from ._exceptions import (
+    APIResponseValidationError,
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    MissingDependencyError,
+)
+from .structured_output import JSONSchema, ResponseFormat, response_format_to_json
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pydantic import BaseModel
+
+    from .prompt import Image
+
+__all__ = [
+    "ChatRequest",
+    "ChatResponse",
+    "ChatStreamChunk",
+    "FinishReason",
+    "FunctionCall",
+    "JSONSchema",
+    "Message",
+    "ResponseFormat",
+    "Role",
+    "StreamOptions",
+    "TextMessage",
+    "ToolCall",
+    "ToolFunction",
+    "Usage",
+    "process_chat_stream",
+    "stream_chat_item_from_json",
+]
+
+_M = TypeVar("_M", bound="BaseModel")
+
+
+class Role(str, Enum):
+    """The author of a message."""
+
+    User = "user"
+    Assistant = "assistant"
+    System = "system"
+    Tool = "tool"
+
+
+class FinishReason(str, Enum):
+    """Why the model stopped generating."""
+
+    Stop = "stop"
+    Length = "length"
+    ContentFilter = "content_filter"
+    ToolCalls = "tool_calls"
+
+    @classmethod
+    def from_json(cls, value: Any) -> FinishReason:
+        """Parse a wire value; unknown values raise a typed error naming them."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise APIResponseValidationError(f"unknown finish_reason {value!r}") from None
+
+
+@dataclass(frozen=True)
+class FunctionCall:
+    """A function the model wants called; ``arguments`` is a JSON string."""
+
+    name: str
+    arguments: str
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire form."""
+        return {"name": self.name, "arguments": self.arguments}
+
+    @staticmethod
+    def from_json(json: Mapping[str, Any]) -> FunctionCall:
+        """Parse the wire form."""
+        return FunctionCall(name=json["name"], arguments=json.get("arguments") or "")
+
+    def parsed_arguments(self) -> Any:
+        """The arguments decoded from JSON."""
+        return json.loads(self.arguments) if self.arguments else {}
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One tool call of an assistant message."""
+
+    id: str
+    type: str
+    function: FunctionCall
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire form."""
+        return {"id": self.id, "type": self.type, "function": self.function.to_json()}
+
+    @staticmethod
+    def from_json(json: Mapping[str, Any]) -> ToolCall:
+        """Parse the wire form."""
+        return ToolCall(
+            id=json["id"],
+            type=json.get("type") or "function",
+            function=FunctionCall.from_json(json["function"]),
+        )
+
+
+@dataclass(frozen=True)
+class ToolFunction:
+    """A specific function for ``tool_choice``: ``ToolFunction("function", {"name": ...})``."""
+
+    type: Literal["function"]
+    function: Any
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire form."""
+        return {"type": self.type, "function": _plain(self.function)}
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready copy of a value that may hold dataclasses with ``to_json``."""
+    to_json = getattr(value, "to_json", None)
+    if callable(to_json):
+        return to_json()
+    return value
+
+
+def _role_value(role: Any, where: str) -> str:
+    if isinstance(role, Role):
+        return role.value
+    if isinstance(role, str):
+        try:
+            return Role(role).value
+        except ValueError:
+            pass
+    raise InvalidArgumentError(
+        f"{where}.role: expected one of {[r.value for r in Role]}, got {role!r}"
+    )
+
+
+def _pil_data_uri(image: Any) -> str:
+    """PNG data URI of a PIL image (modes PNG cannot hold are converted to RGB(A))."""
+    if image.mode not in ("1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"):
+        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _content_item_to_json(item: Any, where: str) -> dict[str, Any]:
+    if isinstance(item, str):
+        return {"type": "text", "text": item}
+    from .prompt import Image
+
+    if isinstance(item, Image):
+        return {"type": "image_url", "image_url": {"url": item.to_data_uri()}}
+    module = type(item).__module__
+    if module.startswith("PIL.") and hasattr(item, "save"):
+        return {"type": "image_url", "image_url": {"url": _pil_data_uri(item)}}
+    raise InvalidArgumentTypeError(
+        f"{where}: expected a str, an aleph_alpha_client.Image or a PIL image, "
+        f"got {type(item).__name__}"
+    )
+
+
+def _content_to_json(content: Any, where: str) -> Any:
+    if isinstance(content, str):
+        return content
+    if content is None:
+        return None
+    if isinstance(content, Sequence):
+        return [
+            _content_item_to_json(item, f"{where}.content[{i}]") for i, item in enumerate(content)
+        ]
+    raise InvalidArgumentTypeError(
+        f"{where}.content: expected a str or a list of str and images, got {type(content).__name__}"
+    )
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message of a chat request.
+
+    ``content`` is a string, or a list of strings and images (:class:`aleph_alpha_client.Image`
+    or PIL images) for multimodal messages. Assistant messages may carry ``tool_calls``; tool
+    messages answer one of them through ``tool_call_id``.
+    """
+
+    role: Role
+    content: Union[str, list[Union[str, Image, Any]]]
+    tool_call_id: Optional[str] = None
+    tool_calls: Optional[list[ToolCall]] = None
+
+    def to_json(self, _where: str = "Message") -> dict[str, Any]:
+        """Wire form: role, content, then tool_calls and tool_call_id when set."""
+        result: dict[str, Any] = {
+            "role": _role_value(self.role, _where),
+            "content": _content_to_json(self.content, _where),
+        }
+        if self.tool_calls is not None:
+            result["tool_calls"] = [_plain(call) for call in self.tool_calls]
+        if self.tool_call_id is not None:
+            result["tool_call_id"] = self.tool_call_id
+        return result
+
+
+@dataclass(frozen=True)
+class TextMessage:
+    """A text message, as the API answers it; can be appended to the history as it is."""
+
+    role: Role
+    content: str
+    tool_calls: Optional[list[ToolCall]] = None
+
+    @staticmethod
+    def from_json(json: Mapping[str, Any]) -> TextMessage:
+        """Parse the wire form (``content`` may be null)."""
+        raw_calls = json.get("tool_calls")
+        return TextMessage(
+            role=Role(json["role"]),
+            content=json["content"],
+            tool_calls=None
+            if raw_calls is None
+            else [ToolCall.from_json(call) for call in raw_calls],
+        )
+
+    def to_json(self, _where: str = "TextMessage") -> dict[str, Any]:
+        """Wire form: role, content, then tool_calls when set."""
+        result: dict[str, Any] = {
+            "role": _role_value(self.role, _where),
+            "content": self.content,
+        }
+        if self.tool_calls is not None:
+            result["tool_calls"] = [_plain(call) for call in self.tool_calls]
+        return result
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """Options of a streamed chat; ``include_usage`` adds a usage chunk at the end."""
+
+    include_usage: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire form."""
+        return {"include_usage": self.include_usage}
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of a chat answer."""
+
+    completion_tokens: int
+    prompt_tokens: int
+    total_tokens: int
+
+    @staticmethod
+    def from_json(json: Mapping[str, Any]) -> Usage:
+        """Parse the wire form."""
+        return Usage(
+            completion_tokens=json["completion_tokens"],
+            prompt_tokens=json["prompt_tokens"],
+            total_tokens=json["total_tokens"],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire form."""
+        return {
+            "completion_tokens": self.completion_tokens,
+            "prompt_tokens": self.prompt_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+_TOOL_CHOICES = ("auto", "required", "none")
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """A chat request. ``model`` is overwritten by the client method's ``model`` argument.
+
+    ``response_format`` takes a :class:`JSONSchema`, a pydantic model class or a raw mapping;
+    ``tools`` are OpenAI-style tool dicts; ``tool_choice`` is ``"auto"``, ``"required"``,
+    ``"none"`` or a :class:`ToolFunction`.
+    """
+
+    model: str
+    messages: Sequence[Union[Message, TextMessage]]
+    maximum_tokens: Optional[int] = None
+    temperature: Optional[float] = None
+    top_k: Optional[int] = None
+    top_p: Optional[float] = None
+    stream_options: Optional[StreamOptions] = None
+    steering_concepts: Optional[list[str]] = None
+    response_format: Optional[ResponseFormat] = None
+    tools: Optional[list[Any]] = None
+    tool_choice: Optional[Union[Literal["auto", "required", "none"], ToolFunction]] = None
+    parallel_tool_calls: Optional[bool] = None
+
+    def _validate(self) -> None:
+        """Check the request before anything is sent; errors name the field."""
+        if not isinstance(self.messages, Sequence) or isinstance(self.messages, (str, bytes)):
+            raise InvalidArgumentTypeError(
+                f"ChatRequest.messages: expected a list of Message, got "
+                f"{type(self.messages).__name__}"
+            )
+        if len(self.messages) == 0:
+            raise InvalidArgumentError("ChatRequest.messages: must hold at least one message")
+        for i, message in enumerate(self.messages):
+            if not isinstance(message, (Message, TextMessage)):
+                raise InvalidArgumentTypeError(
+                    f"ChatRequest.messages[{i}]: expected a Message or TextMessage, "
+                    f"got {type(message).__name__}"
+                )
+        _check_int("maximum_tokens", self.maximum_tokens, minimum=1)
+        _check_number("temperature", self.temperature, minimum=0.0)
+        _check_int("top_k", self.top_k, minimum=0)
+        _check_number("top_p", self.top_p, minimum=0.0, maximum=1.0)
+        if self.stream_options is not None and not isinstance(self.stream_options, StreamOptions):
+            raise InvalidArgumentTypeError(
+                "ChatRequest.stream_options: expected StreamOptions(include_usage=...), "
+                f"got {type(self.stream_options).__name__}"
+            )
+        if self.steering_concepts is not None and (
+            isinstance(self.steering_concepts, str)
+            or not all(isinstance(c, str) for c in self.steering_concepts)
+        ):
+            raise InvalidArgumentTypeError(
+                "ChatRequest.steering_concepts: expected a list of concept id strings"
+            )
+        if self.tools is not None:
+            if isinstance(self.tools, (str, bytes, Mapping)) or not isinstance(
+                self.tools, Sequence
+            ):
+                raise InvalidArgumentTypeError(
+                    "ChatRequest.tools: expected a list of tool definitions (dicts)"
+                )
+            for i, tool in enumerate(self.tools):
+                if not isinstance(tool, Mapping) and not callable(getattr(tool, "to_json", None)):
+                    raise InvalidArgumentTypeError(
+                        f"ChatRequest.tools[{i}]: expected a dict like "
+                        '{"type": "function", "function": {...}}, got ' + type(tool).__name__
+                    )
+        if self.tool_choice is not None and not isinstance(self.tool_choice, ToolFunction):
+            if self.tool_choice not in _TOOL_CHOICES:
+                raise InvalidArgumentError(
+                    f"ChatRequest.tool_choice: expected one of {list(_TOOL_CHOICES)} or a "
+                    f"ToolFunction, got {self.tool_choice!r}"
+                )
+        if self.parallel_tool_calls is not None and not isinstance(self.parallel_tool_calls, bool):
+            raise InvalidArgumentTypeError("ChatRequest.parallel_tool_calls: expected a bool")
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire form: fields in declaration order, ``None`` values left out."""
+        result: dict[str, Any] = {
+            "model": self.model,
+            "messages": [
+                message.to_json(f"ChatRequest.messages[{i}]")
+                for i, message in enumerate(self.messages)
+            ],
+        }
+        if self.maximum_tokens is not None:
+            result["maximum_tokens"] = self.maximum_tokens
+        if self.temperature is not None:
+            result["temperature"] = self.temperature
+        if self.top_k is not None:
+            result["top_k"] = self.top_k
+        if self.top_p is not None:
+            result["top_p"] = self.top_p
+        if self.stream_options is not None:
+            result["stream_options"] = _plain(self.stream_options)
+        if self.steering_concepts is not None:
+            result["steering_concepts"] = list(self.steering_concepts)
+        if self.response_format:
+            result["response_format"] = response_format_to_json(self.response_format)
+        if self.tools is not None:
+            result["tools"] = [_plain(tool) for tool in self.tools]
+        if self.tool_choice is not None:
+            result["tool_choice"] = _plain(self.tool_choice)
+        if self.parallel_tool_calls is not None:
+            result["parallel_tool_calls"] = self.parallel_tool_calls
+        return result
+
+
+def _check_int(name: str, value: Any, *, minimum: int) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentTypeError(
+            f"ChatRequest.{name}: expected an int or None, got {type(value).__name__}"
+        )
+    if value < minimum:
+        raise InvalidArgumentError(f"ChatRequest.{name}: must be >= {minimum}, got {value}")
+
+
+def _check_number(
+    name: str, value: Any, *, minimum: float, maximum: Optional[float] = None
+) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidArgumentTypeError(
+            f"ChatRequest.{name}: expected a number or None, got {type(value).__name__}"
+        )
+    if value != value or value < minimum or (maximum is not None and value > maximum):
+        bound = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise InvalidArgumentError(f"ChatRequest.{name}: must be {bound}, got {value}")
+
+
+@dataclass(frozen=True)
+class ChatResponse:
+    """The answer to a chat request.
+
+    ``finish_reason`` and ``message`` as in the official client; ``usage``, ``id``, ``model``
+    and ``created`` are kept too (the official client dropped them).
+    """
+
+    finish_reason: FinishReason
+    message: TextMessage
+    usage: Optional[Usage] = None
+    id: Optional[str] = None
+    model: Optional[str] = None
+    created: Optional[int] = field(default=None, compare=False)
+
+    @staticmethod
+    def from_json(json: Mapping[str, Any]) -> ChatResponse:
+        """Parse the wire form (reads ``choices[0]``)."""
+        choices = json["choices"]
+        if not choices:
+            raise APIResponseValidationError("chat response has no choices")
+        first = choices[0]
+        usage = json.get("usage")
+        return ChatResponse(
+            finish_reason=FinishReason.from_json(first["finish_reason"]),
+            message=TextMessage.from_json(first["message"]),
+            usage=None if usage is None else Usage.from_json(usage),
+            id=json.get("id"),
+            model=json.get("model"),
+            created=json.get("created"),
+        )
+
+    @property
+    def content(self) -> str:
+        """The answer's text (``""`` when the model only called tools)."""
+        return self.message.content or ""
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """The tool calls of the answer (empty when there are none)."""
+        return list(self.message.tool_calls or [])
+
+    def parsed(self, model_class: type[_M]) -> _M:
+        """Validate the answer's JSON content into a pydantic model (structured output)."""
+        validate = getattr(model_class, "model_validate_json", None)
+        if not callable(validate):
+            raise MissingDependencyError("pydantic", "pydantic", "ChatResponse.parsed")
+        result: _M = validate(self.content)
+        return result
+
+    def json(self) -> Any:
+        """The answer's content decoded as JSON (structured output without pydantic)."""
+        try:
+            return json.loads(self.content)
+        except ValueError as err:
+            raise APIResponseValidationError(
+                f"the answer is not valid JSON: {err}", text=self.content
+            ) from None
+
+
+@dataclass(frozen=True)
+class ChatStreamChunk:
+    """A piece of a streamed answer: a content delta (the first one carries the role)."""
+
+    content: str
+    role: Optional[Role] = None
+    tool_calls: Optional[list[ToolCall]] = None
+
+    @staticmethod
+    def from_json(choice: Mapping[str, Any]) -> ChatStreamChunk:
+        """Parse one ``choices[i]`` of a stream chunk."""
+        delta = choice["delta"]
+        role = delta.get("role")
+        raw_calls = delta.get("tool_calls")
+        return ChatStreamChunk(
+            content=delta.get("content") or "",
+            role=None if role is None else Role(role),
+            tool_calls=None
+            if raw_calls is None
+            else [ToolCall.from_json(call) for call in raw_calls if "id" in call],
+        )
+
+
+ChatStreamItem = Union[ChatStreamChunk, ToolCall, Usage, FinishReason]
+
+
+def stream_chat_item_from_json(
+    chunk: Mapping[str, Any],
+) -> Union[Usage, FinishReason, ChatStreamChunk]:
+    """Classify one decoded stream chunk as the official client does (no tool assembly)."""
+    usage = chunk.get("usage")
+    if usage is not None:
+        return Usage.from_json(usage)
+    first = chunk["choices"][0]
+    if first.get("finish_reason") is not None:
+        return FinishReason.from_json(first["finish_reason"])
+    return ChatStreamChunk.from_json(first)
+
+
+async def process_chat_stream(
+    stream: AsyncIterable[Mapping[str, Any]],
+) -> AsyncIterator[ChatStreamItem]:
+    """Turn decoded chat stream chunks into items, assembling tool calls by index."""
+    from ._streaming import ChatStreamState
+
+    state = ChatStreamState(include_usage=False)
+    async for chunk in stream:
+        for item in state.feed(chunk):
+            yield item
+    for item in state.done():
+        yield item

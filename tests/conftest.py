@@ -1,0 +1,46 @@
+"""Shared fixtures: a scripted loopback server and clients pointed at it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from scripted_server import ScriptedServer  # noqa: E402
+
+from aleph_alpha_client import AsyncClient, Client  # noqa: E402
+
+TOKEN = "test-token-SECRET-1234"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ALEPH_ALPHA_API_KEY", "AA_TOKEN", "ALEPH_ALPHA_BASE_URL", "ALEPH_ALPHA_LOG"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    srv = ScriptedServer()
+    try:
+        yield srv
+    finally:
+        srv.close()
+
+
+@pytest.fixture
+def client(server: ScriptedServer) -> Iterator[Client]:
+    with Client(TOKEN, host=server.url, total_retries=3, request_timeout_seconds=10) as c:
+        yield c
+
+
+@pytest.fixture
+async def async_client(server: ScriptedServer) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(TOKEN, host=server.url, total_retries=3, request_timeout_seconds=10) as c:
+        yield c
