@@ -574,3 +574,12 @@ def test_steering() -> None:
 def test_non_ascii_is_escaped_like_the_official_client() -> None:
     request = CompletionRequest(Prompt.from_text("café"), maximum_tokens=1)
     assert '"data": "caf\\u00e9"' in body(request, "m")
+
+
+def test_from_json_is_a_classmethod_so_subclasses_parse_to_themselves() -> None:
+    class MyResult(RerankResult):
+        pass
+
+    parsed = MyResult.from_json({"index": 0, "relevance_score": 0.5, "extra": "ignored"})
+    assert type(parsed) is MyResult
+    assert parsed == MyResult(0, 0.5)

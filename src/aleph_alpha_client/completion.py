@@ -232,11 +232,11 @@ class CompletionResult:
     finish_reason: str | None = None
     raw_completion: str | None = None
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> CompletionResult:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> CompletionResult:
         """Parse one entry of the response's ``completions``; every key is optional."""
         get = json.get
-        return CompletionResult(
+        return cls(
             log_probs=get("log_probs"),
             completion=get("completion"),
             completion_tokens=get("completion_tokens"),
@@ -278,10 +278,10 @@ class CompletionResponse:
     num_tokens_generated: int
     optimized_prompt: Prompt | None = None
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> CompletionResponse:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> CompletionResponse:
         """Parse the API's JSON (unknown keys are ignored)."""
-        return CompletionResponse(
+        return cls(
             model_version=json["model_version"],
             completions=[CompletionResult.from_json(item) for item in json["completions"]],
             num_tokens_prompt_total=json["num_tokens_prompt_total"],
@@ -322,11 +322,11 @@ class StreamChunk:
     raw_completion: str | None
     completion_tokens: Sequence[str] | None
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> StreamChunk:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> StreamChunk:
         """Parse a ``stream_chunk`` event."""
         get = json.get
-        return StreamChunk(
+        return cls(
             index=json["index"],
             log_probs=get("log_probs"),
             completion=json["completion"],
@@ -353,10 +353,10 @@ class StreamSummary:
     model_version: str
     finish_reason: str
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> StreamSummary:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> StreamSummary:
         """Parse a ``stream_summary`` event."""
-        return StreamSummary(
+        return cls(
             index=json["index"],
             model_version=json["model_version"],
             finish_reason=json["finish_reason"],
@@ -379,10 +379,10 @@ class CompletionSummary:
     num_tokens_prompt_total: int
     num_tokens_generated: int
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> CompletionSummary:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> CompletionSummary:
         """Parse a ``completion_summary`` event."""
-        return CompletionSummary(
+        return cls(
             optimized_prompt=_optional_prompt(json),
             num_tokens_prompt_total=json["num_tokens_prompt_total"],
             num_tokens_generated=json["num_tokens_generated"],

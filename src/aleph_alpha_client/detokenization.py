@@ -36,7 +36,7 @@ class DetokenizationResponse:
 
     result: str
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> DetokenizationResponse:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> DetokenizationResponse:
         """Parse the API's JSON."""
-        return DetokenizationResponse(result=json["result"])
+        return cls(result=json["result"])

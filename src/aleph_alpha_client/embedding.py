@@ -123,8 +123,8 @@ class EmbeddingResponse:
     tokens: list[str] | None
     message: str | None = None
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> EmbeddingResponse:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> EmbeddingResponse:
         """Parse the API's JSON, flattening ``{"layer_0": {"mean": [...]}}``."""
         raw = json["embeddings"]
         embeddings = (
@@ -136,7 +136,7 @@ class EmbeddingResponse:
                 for pooling, vector in by_pooling.items()
             }
         )
-        return EmbeddingResponse(
+        return cls(
             model_version=json["model_version"],
             num_tokens_prompt_total=json["num_tokens_prompt_total"],
             embeddings=embeddings,
@@ -303,10 +303,10 @@ class SemanticEmbeddingResponse:
     num_tokens_prompt_total: int
     message: str | None = None
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> SemanticEmbeddingResponse:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> SemanticEmbeddingResponse:
         """Parse the API's JSON."""
-        return SemanticEmbeddingResponse(
+        return cls(
             model_version=json["model_version"],
             embedding=json["embedding"],
             num_tokens_prompt_total=json["num_tokens_prompt_total"],
@@ -323,10 +323,10 @@ class BatchSemanticEmbeddingResponse:
     embeddings: Sequence[EmbeddingVector]
     num_tokens_prompt_total: int
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> BatchSemanticEmbeddingResponse:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> BatchSemanticEmbeddingResponse:
         """Parse the API's JSON."""
-        return BatchSemanticEmbeddingResponse(
+        return cls(
             model_version=json["model_version"],
             embeddings=json["embeddings"],
             num_tokens_prompt_total=json["num_tokens_prompt_total"],
@@ -362,10 +362,10 @@ class InstructableEmbeddingResponse:
     num_tokens_prompt_total: int
     message: str | None = None
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> InstructableEmbeddingResponse:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> InstructableEmbeddingResponse:
         """Parse the API's JSON (``message`` is kept when the API sends one)."""
-        return InstructableEmbeddingResponse(
+        return cls(
             model_version=json["model_version"],
             embedding=json["embedding"],
             num_tokens_prompt_total=json["num_tokens_prompt_total"],
@@ -431,10 +431,10 @@ class Usage:
     prompt_tokens: int
     total_tokens: int
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> Usage:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> Usage:
         """Parse the ``usage`` object."""
-        return Usage(prompt_tokens=json["prompt_tokens"], total_tokens=json["total_tokens"])
+        return cls(prompt_tokens=json["prompt_tokens"], total_tokens=json["total_tokens"])
 
 
 @dataclass(frozen=True)
@@ -448,12 +448,10 @@ class EmbeddingV2ResponseData:
     embedding: list[float]
     index: int
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> EmbeddingV2ResponseData:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> EmbeddingV2ResponseData:
         """Parse one entry of ``data``."""
-        return EmbeddingV2ResponseData(
-            object=json["object"], embedding=json["embedding"], index=json["index"]
-        )
+        return cls(object=json["object"], embedding=json["embedding"], index=json["index"])
 
 
 @dataclass(frozen=True)
@@ -465,10 +463,10 @@ class EmbeddingV2Response:
     model: str
     usage: Usage
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> EmbeddingV2Response:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> EmbeddingV2Response:
         """Parse the API's JSON."""
-        return EmbeddingV2Response(
+        return cls(
             object=json["object"],
             data=[EmbeddingV2ResponseData.from_json(item) for item in json["data"]],
             model=json["model"],

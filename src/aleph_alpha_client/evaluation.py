@@ -67,10 +67,10 @@ class EvaluationResponse:
     result: dict[str, Any]
     num_tokens_prompt_total: int
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> EvaluationResponse:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> EvaluationResponse:
         """Parse the API's JSON."""
-        return EvaluationResponse(
+        return cls(
             model_version=json["model_version"],
             message=json.get("message"),
             result=json["result"],

@@ -189,10 +189,10 @@ class TextScore:
     length: int
     score: float
 
-    @staticmethod
-    def from_json(score: Any) -> TextScore:
+    @classmethod
+    def from_json(cls, score: Any) -> TextScore:
         """Parse ``{"start", "length", "score"}``."""
-        return TextScore(start=score["start"], length=score["length"], score=score["score"])
+        return cls(start=score["start"], length=score["length"], score=score["score"])
 
 
 @dataclass(frozen=True)
@@ -226,11 +226,11 @@ class ImageScore:
     height: float
     score: float
 
-    @staticmethod
-    def from_json(score: Any) -> ImageScore:
+    @classmethod
+    def from_json(cls, score: Any) -> ImageScore:
         """Parse ``{"rect": {"left", "top", "width", "height"}, "score"}``."""
         rect = score["rect"]
-        return ImageScore(
+        return cls(
             left=rect["left"],
             top=rect["top"],
             width=rect["width"],
@@ -247,10 +247,10 @@ class TargetScore:
     length: int
     score: float
 
-    @staticmethod
-    def from_json(score: Any) -> TargetScore:
+    @classmethod
+    def from_json(cls, score: Any) -> TargetScore:
         """Parse ``{"start", "length", "score"}``."""
-        return TargetScore(start=score["start"], length=score["length"], score=score["score"])
+        return cls(start=score["start"], length=score["length"], score=score["score"])
 
 
 @dataclass(frozen=True)
@@ -279,12 +279,12 @@ class TokenScore:
 
     score: float
 
-    @staticmethod
-    def from_json(score: Any) -> TokenScore:
+    @classmethod
+    def from_json(cls, score: Any) -> TokenScore:
         """Parse a bare number (or ``{"score": x}``)."""
         if isinstance(score, Mapping):
-            return TokenScore(score=score["score"])
-        return TokenScore(score=score)
+            return cls(score=score["score"])
+        return cls(score=score)
 
 
 @dataclass(frozen=True)
@@ -294,10 +294,10 @@ class ImagePromptItemExplanation:
 
     scores: list[ImageScore]
 
-    @staticmethod
-    def from_json(item: Mapping[str, Any]) -> ImagePromptItemExplanation:
+    @classmethod
+    def from_json(cls, item: Mapping[str, Any]) -> ImagePromptItemExplanation:
         """Parse an ``image`` item."""
-        return ImagePromptItemExplanation(scores=[ImageScore.from_json(s) for s in item["scores"]])
+        return cls(scores=[ImageScore.from_json(s) for s in item["scores"]])
 
     def in_pixels(self, prompt_item: PromptItem) -> ImagePromptItemExplanation:
         """Scale the rectangles to whole pixels of ``prompt_item`` (an :class:`Image`;
@@ -327,10 +327,10 @@ class TextPromptItemExplanation:
 
     scores: list[Union[TextScore, TextScoreWithRaw]]
 
-    @staticmethod
-    def from_json(item: Mapping[str, Any]) -> TextPromptItemExplanation:
+    @classmethod
+    def from_json(cls, item: Mapping[str, Any]) -> TextPromptItemExplanation:
         """Parse a ``text`` item."""
-        return TextPromptItemExplanation(scores=[TextScore.from_json(s) for s in item["scores"]])
+        return cls(scores=[TextScore.from_json(s) for s in item["scores"]])
 
     def with_text(self, prompt: Text) -> TextPromptItemExplanation:
         """Add the covered text of ``prompt`` to each score."""
@@ -348,12 +348,10 @@ class TargetPromptItemExplanation:
 
     scores: list[Union[TargetScore, TargetScoreWithRaw]]
 
-    @staticmethod
-    def from_json(item: Mapping[str, Any]) -> TargetPromptItemExplanation:
+    @classmethod
+    def from_json(cls, item: Mapping[str, Any]) -> TargetPromptItemExplanation:
         """Parse a ``target`` item."""
-        return TargetPromptItemExplanation(
-            scores=[TargetScore.from_json(s) for s in item["scores"]]
-        )
+        return cls(scores=[TargetScore.from_json(s) for s in item["scores"]])
 
     def with_text(self, prompt: str) -> TargetPromptItemExplanation:
         """Add the covered text of the target ``prompt`` to each score."""
@@ -371,10 +369,10 @@ class TokenPromptItemExplanation:
 
     scores: list[TokenScore]
 
-    @staticmethod
-    def from_json(item: Mapping[str, Any]) -> TokenPromptItemExplanation:
+    @classmethod
+    def from_json(cls, item: Mapping[str, Any]) -> TokenPromptItemExplanation:
         """Parse a ``token_ids`` item."""
-        return TokenPromptItemExplanation(scores=[TokenScore.from_json(s) for s in item["scores"]])
+        return cls(scores=[TokenScore.from_json(s) for s in item["scores"]])
 
 
 PromptItemExplanation = Union[
@@ -413,10 +411,10 @@ class Explanation:
             raise APIResponseValidationError(f"unsupported explanation item type: {item['type']!r}")
         return parse(item)  # type: ignore[no-any-return]
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> Explanation:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> Explanation:
         """Parse one entry of ``explanations``."""
-        return Explanation(
+        return cls(
             target=json["target"],
             items=[Explanation.prompt_item_from_json(item) for item in json["items"]],
         )
@@ -455,10 +453,10 @@ class ExplanationResponse:
     model_version: str
     explanations: list[Explanation]
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> ExplanationResponse:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> ExplanationResponse:
         """Parse the API's JSON."""
-        return ExplanationResponse(
+        return cls(
             model_version=json["model_version"],
             explanations=[Explanation.from_json(e) for e in json["explanations"]],
         )

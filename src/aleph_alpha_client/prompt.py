@@ -65,10 +65,10 @@ class TokenControl:
         """The wire form ``{"index": pos, "factor": factor}``."""
         return {"index": self.pos, "factor": self.factor}
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> TokenControl:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> TokenControl:
         """Parse the wire form."""
-        return TokenControl(pos=json["index"], factor=json["factor"])
+        return cls(pos=json["index"], factor=json["factor"])
 
 
 @dataclass(frozen=True)
@@ -86,10 +86,10 @@ class Tokens:
             "controls": [c.to_json() for c in self.controls],
         }
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> Tokens:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> Tokens:
         """Parse the wire form; controls that parse are kept."""
-        return Tokens(list(json["data"]), _parse_controls(json, TokenControl.from_json))
+        return cls(list(json["data"]), _parse_controls(json, TokenControl.from_json))
 
     @staticmethod
     def from_token_ids(token_ids: Sequence[int]) -> Tokens:
@@ -114,10 +114,10 @@ class TextControl:
             out["token_overlap"] = self.token_overlap.to_json()
         return out
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> TextControl:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> TextControl:
         """Parse the wire form."""
-        return TextControl(
+        return cls(
             start=json["start"],
             length=json["length"],
             factor=json["factor"],
@@ -140,10 +140,10 @@ class Text:
             "controls": [c.to_json() for c in self.controls],
         }
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> Text:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> Text:
         """Parse the wire form; controls that parse are kept."""
-        return Text(json["data"], _parse_controls(json, TextControl.from_json))
+        return cls(json["data"], _parse_controls(json, TextControl.from_json))
 
     @staticmethod
     def from_text(text: str) -> Text:
@@ -190,11 +190,11 @@ class ImageControl:
             out["token_overlap"] = self.token_overlap.to_json()
         return out
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> ImageControl:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> ImageControl:
         """Parse the wire form."""
         rect = json["rect"]
-        return ImageControl(
+        return cls(
             left=rect["left"],
             top=rect["top"],
             width=rect["width"],
@@ -369,14 +369,14 @@ class Image:
             "controls": controls,
         }
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> Image:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> Image:
         """Parse the wire form, keeping the cropping (when complete) and parsable controls."""
         x, y, size = json.get("x"), json.get("y"), json.get("size")
         cropping = None
         if isinstance(x, int) and isinstance(y, int) and isinstance(size, int):
             cropping = Cropping(upper_left_x=x, upper_left_y=y, size=size)
-        return Image(json["data"], cropping, _parse_controls(json, ImageControl.from_json))
+        return cls(json["data"], cropping, _parse_controls(json, ImageControl.from_json))
 
     def _decoded(self) -> bytes:
         return base64.b64decode(self.base_64)
@@ -496,8 +496,8 @@ class Prompt:
         """The wire form: a list of item objects."""
         return [_item_to_json(item) for item in self.items]
 
-    @staticmethod
-    def from_json(items_json: Sequence[Mapping[str, Any]]) -> Prompt:
+    @classmethod
+    def from_json(cls, items_json: Sequence[Mapping[str, Any]]) -> Prompt:
         """Parse the wire form.
 
         Items of unknown type (and malformed items) are skipped, so a newer API does not
@@ -514,7 +514,7 @@ class Prompt:
                 items.append(parse(item))
             except (KeyError, TypeError, ValueError):
                 continue
-        return Prompt(items)
+        return cls(items)
 
 
 def _check_prompt(name: str, value: object) -> None:

@@ -53,10 +53,10 @@ class RerankResult:
     index: int
     relevance_score: float
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> RerankResult:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> RerankResult:
         """Parse one entry of ``results``."""
-        return RerankResult(index=json["index"], relevance_score=json["relevance_score"])
+        return cls(index=json["index"], relevance_score=json["relevance_score"])
 
 
 @dataclass(frozen=True)
@@ -67,10 +67,10 @@ class RerankUsage:
     prompt_tokens: int
     total_tokens: int
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> RerankUsage:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> RerankUsage:
         """Parse the ``usage`` object."""
-        return RerankUsage(
+        return cls(
             completion_tokens=json["completion_tokens"],
             prompt_tokens=json["prompt_tokens"],
             total_tokens=json["total_tokens"],
@@ -84,10 +84,10 @@ class RerankResponse:
     results: list[RerankResult]
     usage: RerankUsage
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> RerankResponse:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> RerankResponse:
         """Parse the API's JSON."""
-        return RerankResponse(
+        return cls(
             results=[RerankResult.from_json(r) for r in json["results"]],
             usage=RerankUsage.from_json(json["usage"]),
         )

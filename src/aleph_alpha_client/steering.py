@@ -79,7 +79,7 @@ class SteeringConceptCreationResponse:
 
     id: str
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> SteeringConceptCreationResponse:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> SteeringConceptCreationResponse:
         """Parse the API's JSON (HTTP 201)."""
-        return SteeringConceptCreationResponse(id=json["id"])
+        return cls(id=json["id"])

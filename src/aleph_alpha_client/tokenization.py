@@ -46,7 +46,7 @@ class TokenizationResponse:
     tokens: Sequence[str] | None = None
     token_ids: Sequence[int] | None = None
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> TokenizationResponse:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> TokenizationResponse:
         """Parse the API's JSON."""
-        return TokenizationResponse(tokens=json.get("tokens"), token_ids=json.get("token_ids"))
+        return cls(tokens=json.get("tokens"), token_ids=json.get("token_ids"))

@@ -48,12 +48,10 @@ class TranslationSegment:
     translation: str
     score: float
 
-    @staticmethod
-    def from_json(json: Mapping[str, Any]) -> TranslationSegment:
+    @classmethod
+    def from_json(cls, json: Mapping[str, Any]) -> TranslationSegment:
         """Parse one entry of ``segments``."""
-        return TranslationSegment(
-            source=json["source"], translation=json["translation"], score=json["score"]
-        )
+        return cls(source=json["source"], translation=json["translation"], score=json["score"])
 
 
 @dataclass(frozen=True)
