@@ -194,13 +194,13 @@ def test_concurrent_clients_each_get_their_own_answer(aleph_alpha_emulator: Emul
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(50)]
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(100)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert failures == []
-    assert len(aleph_alpha_emulator.requests) == 1000
+    assert len(aleph_alpha_emulator.requests) == 2000
 
 
 async def test_usable_from_async_code(aleph_alpha_emulator: Emulator) -> None:

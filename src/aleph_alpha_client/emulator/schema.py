@@ -6,7 +6,8 @@ list of types), ``properties``/``required``, ``items``/``prefixItems``/``minItem
 ``maxItems``, ``enum``, ``const``, ``anyOf``/``oneOf`` (the first non-null branch), ``allOf``
 (merged), ``$ref`` into ``$defs``/``definitions``, string ``format``\\s (date, date-time, time,
 email, uri, uuid), ``minLength``/``maxLength`` and numeric bounds. ``pattern`` is not honoured.
-Every property of an object is filled in, not only the required ones.
+Every property of an object is filled in, not only the required ones; deeper than six levels
+only required parts are (null branches win, arrays get minItems), so recursive schemas end.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from typing import Any
 
 __all__ = ["example_for_schema"]
 
-_MAX_DEPTH = 12
+_MAX_DEPTH = 40
+# Below this depth, optional parts (null branches, non-required properties, optional array
+# items) are left out, so recursive schemas end.
+_SOFT_DEPTH = 6
 
 _FORMATS = {
     "date-time": "2024-01-01T12:00:00Z",
@@ -105,7 +109,9 @@ def _example(schema: Any, root: Mapping[str, Any], name: str, depth: int) -> Any
     kind = schema.get("type")
     if isinstance(kind, list):
         non_null_types = [t for t in kind if t != "null"]
-        kind = non_null_types[0] if non_null_types else "null"
+        if not non_null_types or ("null" in kind and depth > _SOFT_DEPTH):
+            return None
+        kind = non_null_types[0]
     if kind is None:
         if "properties" in schema:
             kind = "object"
@@ -133,10 +139,13 @@ def _example(schema: Any, root: Mapping[str, Any], name: str, depth: int) -> Any
 def _object(schema: Mapping[str, Any], root: Mapping[str, Any], depth: int) -> dict[str, Any]:
     result: dict[str, Any] = {}
     properties = schema.get("properties")
+    required = schema.get("required")
+    required_names = set(required) if isinstance(required, list) else set()
     if isinstance(properties, Mapping):
         for key, sub in properties.items():
+            if depth > _SOFT_DEPTH and key not in required_names:
+                continue
             result[str(key)] = _example(sub, root, str(key), depth + 1)
-    required = schema.get("required")
     if isinstance(required, list):
         for key in required:
             if isinstance(key, str) and key not in result:
@@ -153,7 +162,8 @@ def _array(schema: Mapping[str, Any], root: Mapping[str, Any], name: str, depth:
     items = schema.get("items")
     min_items = schema.get("minItems")
     max_items = schema.get("maxItems")
-    count = max(int(min_items) if isinstance(min_items, int) else 0, 1 if items is not False else 0)
+    wanted = 1 if items is not False and depth <= _SOFT_DEPTH else 0
+    count = max(int(min_items) if isinstance(min_items, int) else 0, wanted)
     if isinstance(max_items, int):
         count = min(count, max_items)
     while len(values) < count and items is not False:
