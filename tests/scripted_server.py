@@ -206,6 +206,10 @@ class ScriptedServer:
         """Stop serving and close every socket."""
         self._stop.set()
         try:
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        except OSError:
+            pass
+        try:
             self._sock.close()
         except OSError:
             pass
