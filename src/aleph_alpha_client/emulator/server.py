@@ -493,18 +493,22 @@ class Emulator:
         if stop_after is not None:
             events = events[:stop_after] + tail
         headers = [*response.headers, ("Transfer-Encoding", "chunked"), *extra]
-        writer.write(_head(response.status, headers, None, connection))
+        parts = [_head(response.status, headers, None, connection)]
         for index, event in enumerate(events):
             if stream_delay > 0 and index > 0:
+                writer.write(b"".join(parts))
+                parts.clear()
                 await writer.drain()
                 await asyncio.sleep(stream_delay)
             data = f"data: {event}\n\n".encode()
-            writer.write(b"%x\r\n%s\r\n" % (len(data), data))
-        await writer.drain()
+            parts.append(b"%x\r\n%s\r\n" % (len(data), data))
         if terminal is not None and terminal.kind == "reset":
+            writer.write(b"".join(parts))
+            await writer.drain()
             _abort(writer)
             return False
-        writer.write(b"0\r\n\r\n")
+        parts.append(b"0\r\n\r\n")
+        writer.write(b"".join(parts))  # one send when there is no delay between events
         await writer.drain()
         return True
 

@@ -146,15 +146,15 @@ _TOKEN_BYTES: list[bytes] = [bytes(_CHAR_TO_BYTE[c] for c in t) for t in _VOCAB_
 
 
 @functools.lru_cache(maxsize=65536)
-def _bpe(word: str) -> tuple[int, ...]:
-    return tuple(_VOCAB[p] for p in _apply_merges(word, _RANKS))
+def _piece_ids(piece: str) -> tuple[int, ...]:
+    return tuple(_VOCAB[p] for p in _apply_merges(_to_byte_chars(piece), _RANKS))
 
 
 def encode(text: str) -> list[int]:
     """Token ids of ``text``."""
     ids: list[int] = []
     for piece in _SPLIT_RE.findall(text):
-        ids.extend(_bpe(_to_byte_chars(piece)))
+        ids.extend(_piece_ids(piece))
     return ids
 
 
