@@ -303,12 +303,29 @@ def test_run_server_serves_until_interrupted(tmp_path: object) -> None:
             proc.stderr.close()
 
 
-def test_run_server_stops_on_sigterm() -> None:
-    code = "from aleph_alpha_client.emulator import run_server\nrun_server('127.0.0.1', 0)\n"
-    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+def test_module_entry_point_stops_on_sigterm() -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aleph_alpha_client.emulator",
+            "--port",
+            "0",
+            "--api-version",
+            "1.20.0",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stderr is not None
-        assert "listening" in proc.stderr.readline()
+        line = proc.stderr.readline()
+        assert "listening" in line
+        port = int(line.rsplit(":", 1)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/version")
+        assert conn.getresponse().read() == b"1.20.0"
+        conn.close()
         proc.terminate()
         assert proc.wait(timeout=30) == 0
     finally:

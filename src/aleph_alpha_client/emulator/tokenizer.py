@@ -57,6 +57,8 @@ location temperature sunny cloudy rain offline aleph alpha emulator model models
 completion token tokens text prompt request response user assistant system tool tools function
 result returned called call embedding embeddings vector search document documents query data
 test tests example python client server api json value name number string list true false null
+stream streaming pizza cheese describe image picture fish aquarium nemo translate translation
+hallo wie geht es dir der die das und ist ich nicht ein eine mit von zu den
 """.split()
 
 
