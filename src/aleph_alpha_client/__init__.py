@@ -5,7 +5,8 @@ paths, signatures and wire format, with sync and async streaming, typed errors, 
 honour ``Retry-After``, timeouts on every call, an offline emulator and a CLI.
 """
 
-from ._async_client import AsyncClient
+from typing import TYPE_CHECKING, Any
+
 from ._client import Client
 from ._config import DEFAULT_HOST, Timeout
 from ._exceptions import (
@@ -100,6 +101,20 @@ from .structured_output import JSONSchema
 from .tokenization import TokenizationRequest, TokenizationResponse
 from .utils import load_base64_from_file, load_base64_from_url
 from .version import __version__
+
+if TYPE_CHECKING:
+    from ._async_client import AsyncClient
+
+
+def __getattr__(name: str) -> Any:
+    # AsyncClient (and with it asyncio) is imported on first use: sync users never pay for it.
+    if name == "AsyncClient":
+        from ._async_client import AsyncClient
+
+        globals()["AsyncClient"] = AsyncClient
+        return AsyncClient
+    raise AttributeError(f"module 'aleph_alpha_client' has no attribute {name!r}")
+
 
 #: Pooling options of ``EmbeddingRequest`` (informational, as in the official client).
 POOLING_OPTIONS = ["mean", "max", "last_token", "abs_max"]

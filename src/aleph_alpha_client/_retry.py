@@ -16,7 +16,6 @@ is the number of seconds to wait before the next attempt.
 
 from __future__ import annotations
 
-import email.utils
 import random
 import time
 from collections.abc import Mapping
@@ -60,6 +59,8 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     try:
         seconds = float(raw)
     except ValueError:
+        import email.utils
+
         try:
             parsed = email.utils.parsedate_to_datetime(raw)
         except (TypeError, ValueError, IndexError):

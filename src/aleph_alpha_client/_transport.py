@@ -8,8 +8,6 @@ Nothing here retries, follows redirects or parses JSON: the shells and the core 
 
 from __future__ import annotations
 
-import asyncio
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +34,8 @@ class HTTPRequest:
 
 def _proxy_for(url: str) -> str | None:
     """The proxy the environment (HTTP(S)_PROXY, NO_PROXY) asks for, if any."""
+    import urllib.request
+
     parts = urlsplit(url)
     proxies = urllib.request.getproxies_environment()
     proxy = proxies.get(parts.scheme)
@@ -197,6 +197,8 @@ class SyncTransport:
 
 
 def _map_aiohttp_error(err: BaseException, url: str, *, streaming: bool = False) -> Exception:
+    import asyncio
+
     import aiohttp
 
     if isinstance(err, aiohttp.ConnectionTimeoutError):
@@ -219,6 +221,8 @@ def _map_aiohttp_error(err: BaseException, url: str, *, streaming: bool = False)
 
 
 def _foreign_async_errors() -> tuple[type[BaseException], ...]:
+    import asyncio
+
     import aiohttp
 
     return (aiohttp.ClientError, OSError, asyncio.TimeoutError)
@@ -274,15 +278,18 @@ class AsyncTransport:
     """
 
     def __init__(self, *, limit: int, verify_ssl: bool, host: str) -> None:
+        import asyncio
+
+        self._asyncio = asyncio
         self._limit = limit
         self._verify_ssl = verify_ssl
         self._proxy = _proxy_for(host)
         self._session: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop: Any = None
         self._timeouts: dict[tuple[Timeout, bool], Any] = {}
 
     def _get_session(self) -> Any:
-        loop = asyncio.get_running_loop()
+        loop = self._asyncio.get_running_loop()
         session = self._session
         if session is not None and not session.closed and self._loop is loop:
             return session
@@ -354,7 +361,7 @@ class AsyncTransport:
         """Close the session and its connections."""
         session, self._session = self._session, None
         if session is not None and not session.closed:
-            if self._loop is asyncio.get_running_loop():
+            if self._loop is self._asyncio.get_running_loop():
                 await session.close()
             else:
                 connector = session.connector
