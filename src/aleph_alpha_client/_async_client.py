@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from . import _endpoints as ep
-from ._base import BaseClient, check_version, logger, make_progress_bar, make_tokenizer
+from ._base import BaseClient, check_version, make_progress_bar, make_tokenizer
 from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
 from ._exceptions import APIConnectionError, StreamEventError
+from ._retry import AttemptDriver
 from ._streaming import (
     AsyncStream,
     ChatStreamState,
@@ -20,15 +20,12 @@ from ._streaming import (
 )
 from ._transport import AsyncResponse, AsyncTransport, HTTPRequest
 from ._wire import (
-    MAX_REDIRECTS,
     as_list,
     build_request,
-    error_for_status,
+    is_event_stream,
     parse_json,
     parse_model,
     parse_text,
-    redirect,
-    redirect_error,
     stream_content_type_error,
 )
 from .chat import ChatRequest, ChatResponse, ChatStreamChunk, FinishReason, ToolCall, Usage
@@ -116,62 +113,24 @@ class AsyncClient(BaseClient):
         return transport
 
     async def _send(self, request: HTTPRequest, attempt: int = 0) -> tuple[AsyncResponse, int]:
-        """One request with retries and redirects; returns a response with status < 400."""
-        config = self._config
-        policy = config.retry
+        """One request with retries and redirects; returns a response with status < 300."""
+        timeout = self._config.timeout
         transport = self._transport()
-        redirects = 0
+        driver = AttemptDriver(request, self._config.retry, attempt)
         while True:
-            started = time.perf_counter()
             try:
-                response = await transport.send(request, config.timeout)
+                response = await transport.send(driver.request, timeout)
             except APIConnectionError as err:
-                delay = policy.delay_for_exception(attempt, err)
-                if delay is None:
-                    raise
-                logger.info(
-                    "%s %s failed (%s); retry %d in %.2fs",
-                    request.method,
-                    request.url,
-                    err,
-                    attempt + 1,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                attempt += 1
+                await asyncio.sleep(driver.delay_after_error(err))
                 continue
-            status = response.status
-            logger.debug(
-                "%s %s -> %d in %.1f ms",
-                request.method,
-                request.url,
-                status,
-                (time.perf_counter() - started) * 1000,
-            )
-            if status < 300:
-                return response, attempt
-            if status < 400:
-                follow = redirect(request, status, response.headers)
+            verdict = driver.verdict(response.status, response.headers)
+            if verdict == "ok":
+                return response, driver.attempt
+            if verdict == "redirect":
                 response.close()
-                if follow is None or redirects >= MAX_REDIRECTS:
-                    raise redirect_error(status, response.headers, request.url)
-                request = follow
-                redirects += 1
                 continue
             body = await response.read()
-            delay = policy.delay_for_status(attempt, status, response.headers)
-            if delay is None:
-                raise error_for_status(status, response.headers, body, request.url)
-            logger.info(
-                "%s %s -> %d; retry %d in %.2fs",
-                request.method,
-                request.url,
-                status,
-                attempt + 1,
-                delay,
-            )
-            await asyncio.sleep(delay)
-            attempt += 1
+            await asyncio.sleep(driver.delay_after_status(response.status, response.headers, body))
 
     async def _call(self, endpoint: ep.Endpoint[R], request: Any, model: str | None) -> R:
         http = build_request(
@@ -196,25 +155,21 @@ class AsyncClient(BaseClient):
         return parse_text(response.status, await response.read())
 
     def _stream(self, http: HTTPRequest, make_state: Any) -> AsyncStream[Any]:
-        config = self._config
+        max_event_size = self._config.max_event_size
+        driver = AttemptDriver(http, self._config.retry)
 
         async def run(holder: _Holder) -> AsyncIterator[Any]:
-            attempt = 0
             while True:
-                response, attempt = await self._send(http, attempt)
+                response, driver.attempt = await self._send(http, driver.attempt)
                 holder.response = response
                 state = holder.state = make_state()
-                processor = StreamProcessor(state, config.max_event_size)
-                delay: float | None = None
+                processor = StreamProcessor(state, max_event_size)
                 try:
-                    content_type = response.headers.get("content-type", "")
-                    if "text/event-stream" not in content_type:
-                        raise stream_content_type_error(
-                            response.status, response.headers, await response.read()
-                        )
+                    if not is_event_stream(response.headers):
+                        body = await response.read()
+                        raise stream_content_type_error(response.status, response.headers, body)
                     async for data in response.iter_chunks():
-                        items = processor.feed(data)
-                        for item in items:
+                        for item in processor.feed(data):
                             yield item
                     for item in processor.finish():
                         yield item
@@ -222,19 +177,10 @@ class AsyncClient(BaseClient):
                 except StreamEventError as err:
                     if state.started:
                         raise
-                    delay = config.retry.delay_for_stream_error(attempt, err)
-                    if delay is None:
-                        raise
-                    logger.info(
-                        "stream error before the first token (%s); retry %d in %.2fs",
-                        err,
-                        attempt + 1,
-                        delay,
-                    )
+                    delay = driver.delay_after_stream_error(err)
                 finally:
                     response.close()
                 await asyncio.sleep(delay)
-                attempt += 1
 
         return AsyncStream(run)
 

@@ -7,21 +7,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from . import _endpoints as ep
-from ._base import BaseClient, check_version, logger, make_progress_bar, make_tokenizer
+from ._base import BaseClient, check_version, make_progress_bar, make_tokenizer
 from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
 from ._exceptions import APIConnectionError, StreamEventError
+from ._retry import AttemptDriver
 from ._streaming import ChatStreamState, CompletionStreamState, Stream, StreamProcessor, _Holder
 from ._transport import HTTPRequest, SyncResponse, SyncTransport
 from ._wire import (
-    MAX_REDIRECTS,
     as_list,
     build_request,
-    error_for_status,
+    is_event_stream,
     parse_json,
     parse_model,
     parse_text,
-    redirect,
-    redirect_error,
     stream_content_type_error,
 )
 from .chat import ChatRequest, ChatResponse, ChatStreamChunk, FinishReason, ToolCall, Usage
@@ -110,62 +108,24 @@ class Client(BaseClient):
         return transport
 
     def _send(self, request: HTTPRequest, attempt: int = 0) -> tuple[SyncResponse, int]:
-        """One request with retries and redirects; returns a response with status < 400."""
-        config = self._config
-        policy = config.retry
+        """One request with retries and redirects; returns a response with status < 300."""
+        timeout = self._config.timeout
         transport = self._transport()
-        redirects = 0
+        driver = AttemptDriver(request, self._config.retry, attempt)
         while True:
-            started = time.perf_counter()
             try:
-                response = transport.send(request, config.timeout)
+                response = transport.send(driver.request, timeout)
             except APIConnectionError as err:
-                delay = policy.delay_for_exception(attempt, err)
-                if delay is None:
-                    raise
-                logger.info(
-                    "%s %s failed (%s); retry %d in %.2fs",
-                    request.method,
-                    request.url,
-                    err,
-                    attempt + 1,
-                    delay,
-                )
-                time.sleep(delay)
-                attempt += 1
+                time.sleep(driver.delay_after_error(err))
                 continue
-            status = response.status
-            logger.debug(
-                "%s %s -> %d in %.1f ms",
-                request.method,
-                request.url,
-                status,
-                (time.perf_counter() - started) * 1000,
-            )
-            if status < 300:
-                return response, attempt
-            if status < 400:
-                follow = redirect(request, status, response.headers)
+            verdict = driver.verdict(response.status, response.headers)
+            if verdict == "ok":
+                return response, driver.attempt
+            if verdict == "redirect":
                 response.close()
-                if follow is None or redirects >= MAX_REDIRECTS:
-                    raise redirect_error(status, response.headers, request.url)
-                request = follow
-                redirects += 1
                 continue
             body = response.read()
-            delay = policy.delay_for_status(attempt, status, response.headers)
-            if delay is None:
-                raise error_for_status(status, response.headers, body, request.url)
-            logger.info(
-                "%s %s -> %d; retry %d in %.2fs",
-                request.method,
-                request.url,
-                status,
-                attempt + 1,
-                delay,
-            )
-            time.sleep(delay)
-            attempt += 1
+            time.sleep(driver.delay_after_status(response.status, response.headers, body))
 
     def _call(self, endpoint: ep.Endpoint[R], request: Any, model: str | None) -> R:
         http = build_request(
@@ -190,22 +150,19 @@ class Client(BaseClient):
         return parse_text(response.status, response.read())
 
     def _stream(self, http: HTTPRequest, make_state: Any) -> Stream[Any]:
-        config = self._config
+        max_event_size = self._config.max_event_size
+        driver = AttemptDriver(http, self._config.retry)
 
         def run(holder: _Holder) -> Iterator[Any]:
-            attempt = 0
             while True:
-                response, attempt = self._send(http, attempt)
+                response, driver.attempt = self._send(http, driver.attempt)
                 holder.response = response
                 state = holder.state = make_state()
-                processor = StreamProcessor(state, config.max_event_size)
-                delay: float | None = None
+                processor = StreamProcessor(state, max_event_size)
                 try:
-                    content_type = response.headers.get("content-type", "")
-                    if "text/event-stream" not in content_type:
-                        raise stream_content_type_error(
-                            response.status, response.headers, response.read()
-                        )
+                    if not is_event_stream(response.headers):
+                        body = response.read()
+                        raise stream_content_type_error(response.status, response.headers, body)
                     for data in response.iter_chunks():
                         items = processor.feed(data)
                         if items:
@@ -215,19 +172,10 @@ class Client(BaseClient):
                 except StreamEventError as err:
                     if state.started:
                         raise
-                    delay = config.retry.delay_for_stream_error(attempt, err)
-                    if delay is None:
-                        raise
-                    logger.info(
-                        "stream error before the first token (%s); retry %d in %.2fs",
-                        err,
-                        attempt + 1,
-                        delay,
-                    )
+                    delay = driver.delay_after_stream_error(err)
                 finally:
                     response.close()
                 time.sleep(delay)
-                attempt += 1
 
         return Stream(run)
 

@@ -226,6 +226,11 @@ def redirect_error(status: int, headers: Mapping[str, str], url: str) -> APIResp
     )
 
 
+def is_event_stream(headers: Mapping[str, str]) -> bool:
+    """Whether an answer is a server-sent event stream."""
+    return "text/event-stream" in headers.get("content-type", "")
+
+
 def stream_content_type_error(status: int, headers: Mapping[str, str], body: bytes) -> Exception:
     """The error for a stream request answered without an event stream.
 
