@@ -1,0 +1,286 @@
+"""``aleph-alpha chat``: one-shot (streamed) and interactive chat."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._app import EXIT_INTERRUPTED, EXIT_OK, App, UsageError
+
+if TYPE_CHECKING:
+    from .._client import Client
+    from ..chat import ChatResponse, Message, TextMessage
+    from ..prompt import Image
+    from ..structured_output import JSONSchema
+
+__all__ = ["run_chat"]
+
+_HELP = "commands: /reset forgets the conversation, /exit quits (or Ctrl-D), /help shows this"
+
+
+def _load_images(paths: list[str] | None) -> list[Image]:
+    from ..prompt import Image
+
+    images: list[Image] = []
+    for path in paths or []:
+        file = Path(path)
+        if not file.is_file():
+            reason = "is a directory" if file.is_dir() else "no such file"
+            raise UsageError(f"--image {path}: {reason}")
+        try:
+            images.append(Image.from_file(file))
+        except OSError as err:
+            raise UsageError(f"--image {path}: cannot read it: {err.strerror or err}") from None
+    return images
+
+
+def _load_schema(path: str | None) -> JSONSchema | None:
+    if path is None:
+        return None
+    from ..structured_output import JSONSchema
+
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"--schema {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"--schema {path}: cannot read it: {err}") from None
+    try:
+        schema = json.loads(text)
+    except ValueError as err:
+        raise UsageError(f"--schema {path}: not valid JSON: {err}") from None
+    if not isinstance(schema, dict):
+        raise UsageError(f"--schema {path}: a JSON schema must be a JSON object")
+    name = schema.get("title")
+    if not isinstance(name, str) or not name.strip():
+        name = file.name.split(".", 1)[0] or "answer"
+    # The API wants a name of letters, digits, '_' and '-'.
+    name = "".join(c if c.isalnum() or c in "_-" else "_" for c in name.strip())[:64]
+    description = schema.get("description")
+    return JSONSchema(
+        schema=schema,
+        name=name,
+        description=description if isinstance(description, str) else None,
+        strict=True,
+    )
+
+
+def _response_json(response: ChatResponse) -> dict[str, Any]:
+    return {
+        "content": response.message.content,
+        "finish_reason": None if response.finish_reason is None else response.finish_reason.value,
+        "usage": None if response.usage is None else response.usage.to_json(),
+        "tool_calls": [call.to_json() for call in response.tool_calls],
+        "model": response.model,
+        "id": response.id,
+    }
+
+
+class _Chat:
+    """The conversation and the output of its answers."""
+
+    def __init__(self, app: App) -> None:
+        from ..chat import Message, Role
+
+        self.app = app
+        self.client: Client | None = None
+        args = app.args
+        self.args = args
+        self.images = _load_images(args.image)
+        self.schema = _load_schema(args.schema)
+        self.stream = not (args.no_stream or args.json or self.schema is not None)
+        self.system: list[Message | TextMessage] = []
+        if args.system:
+            self.system.append(Message(role=Role.System, content=args.system))
+        self.history: list[Message | TextMessage] = []
+        self.images_sent = False
+
+    def reset(self) -> None:
+        self.history.clear()
+        self.images_sent = False
+
+    def user_message(self, text: str) -> Message:
+        from ..chat import Message, Role
+
+        if self.images and not self.images_sent:
+            self.images_sent = True
+            return Message(role=Role.User, content=[text, *self.images])
+        return Message(role=Role.User, content=text)
+
+    def ask(self, text: str) -> ChatResponse:
+        """Send ``text`` with the conversation; print the answer; keep both in the history."""
+        from ..chat import ChatRequest, Message, Role, StreamOptions
+
+        images_sent = self.images_sent
+        message = self.user_message(text)
+        messages = [*self.system, *self.history, message]
+        args = self.args
+        request = ChatRequest(
+            model=args.model,
+            messages=messages,
+            maximum_tokens=args.max_tokens,
+            temperature=args.temperature,
+            response_format=self.schema,
+            stream_options=StreamOptions(include_usage=True)
+            if self.stream and args.usage
+            else None,
+        )
+        try:
+            response = self._send(request)
+        except BaseException:
+            self.images_sent = images_sent
+            raise
+        self.history.append(message)
+        self.history.append(Message(role=Role.Assistant, content=response.message.content or ""))
+        self._after(response)
+        return response
+
+    def _send(self, request: Any) -> ChatResponse:
+        app = self.app
+        model = self.args.model
+        client = self.client
+        assert client is not None, "no client"
+        if not self.stream:
+            response = client.chat(request, model)
+            self._print_whole(response)
+            return response
+        last = ""
+        stream = client.chat_with_streaming(request, model)
+        try:
+            for text in stream.text_stream:
+                app.stdout.write(text)
+                app.stdout.flush()
+                last = text
+            final: ChatResponse = stream.get_final_response()
+        except BaseException:
+            if last and not last.endswith("\n"):
+                app.out("")
+            raise
+        finally:
+            stream.close()
+        if not last.endswith("\n"):
+            app.out("")
+        return final
+
+    def _print_whole(self, response: ChatResponse) -> None:
+        app = self.app
+        if self.args.json:
+            app.out(json.dumps(_response_json(response), ensure_ascii=False))
+        elif self.schema is not None:
+            try:
+                value = json.loads(response.content)
+            except ValueError:
+                app.out(response.content)
+                raise UsageError("the answer is not valid JSON") from None
+            app.out(json.dumps(value, indent=2, ensure_ascii=False))
+        else:
+            content = response.content
+            app.out(content, end="" if content.endswith("\n") else "\n")
+
+    def _after(self, response: ChatResponse) -> None:
+        from ..chat import FinishReason
+
+        app = self.app
+        if response.finish_reason == FinishReason.Length and not self.args.json:
+            app.info("(the answer was cut at --max-tokens)")
+        if self.args.usage:
+            usage = response.usage
+            if usage is None:
+                app.info("usage: not reported by the API")
+            else:
+                app.info(
+                    f"usage: {usage.prompt_tokens} prompt + {usage.completion_tokens} "
+                    f"completion = {usage.total_tokens} tokens"
+                )
+
+
+def _read_line(app: App, tty: bool) -> str | None:
+    """The next line typed (None at end of input). Ctrl-C propagates."""
+    if tty:
+        try:
+            return input("> ")
+        except EOFError:
+            return None
+    stdin = app.stdin
+    if stdin is None:
+        return None
+    line = stdin.readline()
+    if not line:
+        return None
+    return line.rstrip("\r\n")
+
+
+def _enable_line_editing() -> None:
+    try:
+        import readline  # noqa: F401  (input() gets history and editing)
+    except ImportError:  # pragma: no cover - Windows without pyreadline
+        pass
+
+
+def _interactive(app: App, chat: _Chat, first: str | None) -> int:
+    tty = app.stdin_is_tty()
+    if tty:
+        _enable_line_editing()
+        app.info(f"Chatting with {chat.args.model}. {_HELP}.")
+    status = EXIT_OK
+    pending = first
+    while True:
+        if pending is not None:
+            line: str | None = pending
+            pending = None
+        else:
+            try:
+                line = _read_line(app, tty)
+            except KeyboardInterrupt:
+                app.info("")
+                return EXIT_INTERRUPTED
+        if line is None:
+            if tty:
+                app.info("")
+            return status
+        text = line.strip()
+        if not text:
+            continue
+        if text.startswith("/"):
+            command = text.split()[0].lower()
+            if command in ("/exit", "/quit", "/q"):
+                return status
+            if command == "/reset":
+                chat.reset()
+                app.info("(conversation reset)")
+                continue
+            if command in ("/help", "/?"):
+                app.info(_HELP)
+                continue
+            if not text.startswith("//"):
+                app.info(f"unknown command {command}; {_HELP} (start a message with // for /)")
+                continue
+            text = text[1:]
+        try:
+            chat.ask(text)
+        except KeyboardInterrupt:
+            app.info("(answer interrupted; not kept in the conversation)")
+        except Exception as err:  # one failed turn does not end the chat
+            code = app.error(err)
+            status = status or code
+
+
+def run_chat(app: App) -> int:
+    """The ``chat`` command."""
+    args = app.args
+    prompt: str | None = args.prompt
+    interactive = bool(args.interactive) or (prompt is None and app.stdin_is_tty())
+    if prompt == "-" or (prompt is None and not interactive):
+        prompt = app.read_stdin("prompt")
+    if prompt is not None and not prompt.strip() and not interactive:
+        raise UsageError("the prompt is empty")
+    chat = _Chat(app)  # reads --image and --schema files before any connection
+    with app.client() as client:
+        chat.client = client
+        if interactive:
+            return _interactive(app, chat, prompt)
+        assert prompt is not None
+        chat.ask(prompt)
+    return EXIT_OK
