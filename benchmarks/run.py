@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import io
 import json
 import os
 import platform
@@ -26,6 +27,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -129,15 +131,52 @@ def default_python(kind: str) -> Path:
     return own if own.exists() else Path("/work/venv/bin/python")
 
 
-def child_env() -> dict[str, str]:
-    """Environment for the workloads: no proxies, no PYTHONPATH."""
+def child_env(pythonpath: Path | None = None) -> dict[str, str]:
+    """Environment for the workloads: no proxies; PYTHONPATH only if given."""
     env = {
         k: v
         for k, v in os.environ.items()
         if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "pythonpath")
     }
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
     return env
+
+
+def snapshot_ours(mode: str) -> tuple[Path | None, str]:
+    """Freeze the code of ours for the whole run; return (PYTHONPATH, revision).
+
+    Others may edit the checkout while the benchmark runs; an editable install
+    would pick up every half-finished edit. `worktree` measures a copy of the
+    working tree taken now, `head` the committed HEAD (git archive), `live` the
+    editable install as it is at each moment.
+    """
+
+    def git(*argv: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(REPO), *argv], capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    if mode == "live":
+        return None, git("describe", "--always", "--dirty") + " (live tree)"
+    target = WORK / "ours-snapshot"
+    if target.exists():
+        shutil.rmtree(target)
+    package = Path("src") / "aleph_alpha_client"
+    if mode == "head":
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", "--format=tar", "HEAD", str(package)],
+            capture_output=True,
+            check=True,
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(target, filter="data")
+        return target / "src", git("rev-parse", "--short", "HEAD") + " (HEAD)"
+    shutil.copytree(REPO / package, target / package, ignore=shutil.ignore_patterns("__pycache__"))
+    changed = git("status", "--porcelain", "--", str(package))
+    state = "with uncommitted changes in src/" if changed else "clean src/"
+    return target / "src", f"{git('rev-parse', '--short', 'HEAD')} (copy of the work tree, {state})"
 
 
 def workload_args(job: str, sizes: dict[str, int]) -> list[str]:
@@ -172,6 +211,7 @@ def run_one(
     pin: list[str],
     log_dir: Path,
     tag: str,
+    pythonpath: Path | None = None,
 ) -> dict[str, Any]:
     """Run one workload for one client kind in a fresh process; return its JSON line."""
     cmd = [
@@ -188,7 +228,12 @@ def run_one(
     ]
     try:
         proc = subprocess.run(
-            cmd, env=child_env(), capture_output=True, text=True, timeout=1800, check=False
+            cmd,
+            env=child_env(pythonpath),
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return {"client": kind, "workload": workload, "value": None, "error": "timeout"}
@@ -234,14 +279,7 @@ def machine_info(pythons: dict[str, Path]) -> dict[str, Any]:
         versions[kind] = out[0] if out else "?"
         if kind != "raw":
             deps[kind] = " ".join(out[1:])
-    revision = subprocess.run(
-        ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
     return {
-        "ours_revision": revision or "unknown",
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": os.cpu_count(),
         "cpu": cpu,
@@ -402,6 +440,13 @@ def main() -> None:
         "--raw-python", type=Path, default=None, help="default: the ours interpreter"
     )
     parser.add_argument("--no-pin", action="store_true", help="do not use taskset")
+    parser.add_argument(
+        "--ours-tree",
+        choices=["head", "worktree", "live"],
+        default="worktree",
+        help="code of ours to measure: a copy of the work tree taken at the start "
+        "(default), the committed HEAD, or the live editable install",
+    )
     parser.add_argument("--json", type=Path, default=WORK / "results.json")
     args = parser.parse_args()
 
@@ -432,7 +477,9 @@ def main() -> None:
         shutil.rmtree(log_dir)
     log_dir.mkdir()
 
+    ours_path, revision = snapshot_ours(args.ours_tree) if "ours" in clients else (None, "-")
     info = machine_info({k: pythons[k] for k in clients})
+    info["ours_revision"] = revision
     info["pinning"] = "nginx on CPU 0, clients on CPU 1" if pin_ok else "none"
     info["command"] = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     print(f"# machine: {json.dumps(info)}", file=sys.stderr)
@@ -455,6 +502,7 @@ def main() -> None:
                         client_pin,
                         log_dir,
                         f"r{rnd}",
+                        ours_path if kind == "ours" else None,
                     )
                     if "version" in line:
                         versions[kind] = line["version"]

@@ -525,8 +525,8 @@ def cold_import(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     else:
         stmt = "import aleph_alpha_client"
         touch = "aleph_alpha_client.Client, aleph_alpha_client.AsyncClient"
-    drop = ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")
-    env = {k: v for k, v in os.environ.items() if k not in drop}
+    # PYTHONPATH stays: run.py points it at the snapshot of ours it measures.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     code = IMPORT_SNIPPET.format(stmt=stmt, touch=touch)
     bare: list[float] = []
     clients: list[float] = []
@@ -600,6 +600,9 @@ def main() -> None:
     try:
         if args.client != "raw" and args.workload != "cold_import":
             line["version"] = client_version(args.client)
+            import aleph_alpha_client
+
+            line["module"] = os.path.dirname(aleph_alpha_client.__file__ or "?")
         line.update(RUNNERS[args.workload](args.client, args))
     except NotAvailable as exc:
         line.update(value=None, na=str(exc))
