@@ -8,6 +8,7 @@ Nothing here retries, follows redirects or parses JSON: the shells and the core 
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -87,11 +88,12 @@ def _reason(err: BaseException) -> str:
 class SyncResponse:
     """A response of the sync transport."""
 
-    __slots__ = ("_raw", "_url", "headers", "status")
+    __slots__ = ("_body", "_raw", "_url", "headers", "status")
 
-    def __init__(self, raw: Any, url: str) -> None:
+    def __init__(self, raw: Any, url: str, body: bytes | None = None) -> None:
         self._raw = raw
         self._url = url
+        self._body = body
         self.status: int = raw.status
         self.headers: dict[str, str] = _lower_headers(raw.headers.items())
 
@@ -99,6 +101,8 @@ class SyncResponse:
         """The whole body (already read for non-streaming requests)."""
         from urllib3 import exceptions as u3
 
+        if self._body is not None:
+            return self._body
         try:
             data: bytes = self._raw.data or b""
             return data
@@ -130,6 +134,40 @@ class SyncResponse:
                 raw.close()
         finally:
             raw.release_conn()
+
+
+def _read_body(raw: Any, url: str, deadline: float | None) -> bytes:
+    """The whole body, read by ``deadline`` (urllib3 bounds each read, not their sum)."""
+    from urllib3 import exceptions as u3
+
+    parts: list[bytes] = []
+    try:
+        while True:
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise APITimeoutError(
+                        f"reading the answer timed out ({url})", url=url, phase="read"
+                    )
+                sock = getattr(getattr(raw, "connection", None), "sock", None)
+                if sock is not None:
+                    current = sock.gettimeout()
+                    if current is None or current > remaining:
+                        sock.settimeout(remaining)
+            chunk = raw.read1(_CHUNK)
+            if not chunk:
+                break
+            parts.append(chunk)
+    except APITimeoutError:
+        raw.close()
+        raw.release_conn()
+        raise
+    except (u3.HTTPError, OSError) as err:
+        raw.close()
+        raw.release_conn()
+        raise _map_urllib3_error(err, url) from err
+    raw.release_conn()
+    return b"".join(parts)
 
 
 class SyncTransport:
@@ -171,6 +209,7 @@ class SyncTransport:
         """Send one attempt; raise only our typed errors."""
         from urllib3 import exceptions as u3
 
+        started = time.monotonic()
         try:
             raw = self._pool.urlopen(
                 request.method,
@@ -179,13 +218,16 @@ class SyncTransport:
                 headers=request.headers,
                 retries=False,
                 redirect=False,
-                preload_content=not request.stream,
+                preload_content=False,
                 decode_content=True,
                 timeout=self._timeout(timeout, request.stream),
             )
         except (u3.HTTPError, OSError) as err:
             raise _map_urllib3_error(err, request.url) from err
-        return SyncResponse(raw, request.url)
+        if request.stream:
+            return SyncResponse(raw, request.url)
+        deadline = None if timeout.total is None else started + timeout.total
+        return SyncResponse(raw, request.url, _read_body(raw, request.url, deadline))
 
     def close(self) -> None:
         """Close every pooled connection."""
