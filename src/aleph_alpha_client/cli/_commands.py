@@ -112,6 +112,10 @@ def _short(text: str, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+#: Pairwise similarities are shown for at most this many texts.
+_MAX_SIMILARITY_TEXTS = 10
+
+
 def run_embed(app: App) -> int:
     """The ``embed`` command."""
     from ..embedding import SemanticEmbeddingRequest, SemanticRepresentation
@@ -149,7 +153,7 @@ def run_embed(app: App) -> int:
             f"[{index}] {_short(text)!r}: {len(vector)} dimensions, norm {_norm(vector):.4f}, "
             f"[{head}{more}]"
         )
-    if len(vectors) > 1:
+    if 1 < len(vectors) <= _MAX_SIMILARITY_TEXTS:
         app.out("cosine similarity:")
         for i in range(len(vectors)):
             for j in range(i + 1, len(vectors)):

@@ -111,7 +111,7 @@ def _global_options() -> argparse.ArgumentParser:
         dest="api_host",
         metavar="URL",
         default=argparse.SUPPRESS,
-        help="API base URL (default: $ALEPH_ALPHA_BASE_URL or https://api.aleph-alpha.com)",
+        help="API base URL (default: $ALEPH_ALPHA_BASE_URL, else the public API)",
     )
     group.add_argument(
         "--token",
@@ -294,9 +294,9 @@ examples:
         [parent],
         "semantic embeddings of texts",
         """\
-Semantic embeddings of one or more texts (one request per text). Prints a short summary
-(dimensions, norm, first values, and cosine similarities between the texts); --json prints
-the vectors.""",
+Semantic embeddings of one or more texts (one request per text). Prints a short summary:
+dimensions, norm and first values of each vector, and the cosine similarities between the
+texts (up to 10 texts); --json prints the vectors.""",
         """\
 examples:
   aleph-alpha embed "hello" "hi there" "goodbye"
