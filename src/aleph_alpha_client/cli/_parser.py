@@ -43,7 +43,7 @@ examples:
   echo "Summarise: ..." | aleph-alpha chat --no-stream
   aleph-alpha complete "An apple a day" --max-tokens 20
   aleph-alpha embed "hello" "hi there" --compress-to-size 128
-  aleph-alpha tokenize "Hello world" ; aleph-alpha detokenize 9906 1917
+  aleph-alpha tokenize "Hello world" ; aleph-alpha detokenize 1207 1314
   aleph-alpha models --json
   aleph-alpha serve --port 8000 --faults "503:0.1"
 
@@ -339,7 +339,7 @@ the ids are turned back into text instead.""",
 examples:
   aleph-alpha tokenize "Hello world"
   aleph-alpha tokenize --json "Hello world"
-  aleph-alpha tokenize --detokenize 9906 1917""",
+  aleph-alpha tokenize --detokenize 1207 1314""",
     )
     tokenize.add_argument(
         "text", nargs="?", metavar="TEXT", help="the text (default: stdin when not a terminal)"
@@ -364,7 +364,7 @@ examples:
         [parent],
         "turn token ids back into text",
         "Turn token ids back into text.",
-        "example:\n  aleph-alpha detokenize 9906 1917",
+        "example:\n  aleph-alpha detokenize 1207 1314",
     )
     detokenize.add_argument("ids", nargs="+", type=_token_id, metavar="ID", help="token ids")
     detokenize.add_argument(
