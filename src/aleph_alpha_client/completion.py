@@ -162,28 +162,37 @@ class CompletionRequest:
         return _plain(self)  # type: ignore[no-any-return]
 
     def _validate(self) -> None:
-        """Raise ``InvalidArgumentError`` naming the first invalid field."""
+        """Raise ``InvalidArgumentError`` naming the first invalid field.
+
+        Every field but ``prompt`` may be ``None``: ``to_json`` leaves it out and the API
+        uses its default, as with the official client (LangChain passes ``None`` for some).
+        """
         _check_prompt("prompt", self.prompt)
         _check_int("maximum_tokens", self.maximum_tokens, minimum=1, optional=True)
-        _check_number("temperature", self.temperature, minimum=0)
-        _check_int("top_k", self.top_k, minimum=0)
-        _check_number("top_p", self.top_p, minimum=0, maximum=1)
-        _check_number("presence_penalty", self.presence_penalty)
-        _check_number("frequency_penalty", self.frequency_penalty)
-        _check_number("sequence_penalty", self.sequence_penalty)
-        _check_int("sequence_penalty_min_length", self.sequence_penalty_min_length, minimum=1)
+        _check_number("temperature", self.temperature, minimum=0, optional=True)
+        _check_int("top_k", self.top_k, minimum=0, optional=True)
+        _check_number("top_p", self.top_p, minimum=0, maximum=1, optional=True)
+        _check_number("presence_penalty", self.presence_penalty, optional=True)
+        _check_number("frequency_penalty", self.frequency_penalty, optional=True)
+        _check_number("sequence_penalty", self.sequence_penalty, optional=True)
+        _check_int(
+            "sequence_penalty_min_length",
+            self.sequence_penalty_min_length,
+            minimum=1,
+            optional=True,
+        )
         _check_str("penalty_bias", self.penalty_bias, optional=True)
         for name in _SEQUENCE_FIELDS:
             _check_str_list(name, getattr(self, name), optional=True)
         _check_int("best_of", self.best_of, minimum=1, optional=True)
-        _check_int("n", self.n, minimum=1)
+        _check_int("n", self.n, minimum=1, optional=True)
         _check_int("log_probs", self.log_probs, minimum=0, optional=True)
-        _check_int("minimum_tokens", self.minimum_tokens, minimum=0)
+        _check_int("minimum_tokens", self.minimum_tokens, minimum=0, optional=True)
         _check_number(
             "contextual_control_threshold", self.contextual_control_threshold, optional=True
         )
         for name in _BOOL_FIELDS:
-            _check_bool(name, getattr(self, name))
+            _check_bool(name, getattr(self, name), optional=True)
         _check_bool(
             "penalty_exceptions_include_stop_sequences",
             self.penalty_exceptions_include_stop_sequences,
