@@ -713,6 +713,33 @@ def test_terminal_without_prompt_is_interactive() -> None:
         os.close(main_fd)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_terminal_input_with_piped_output_keeps_stdout_clean() -> None:
+    main_fd, child_fd = os.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aleph_alpha_client", "--emulator", "chat"],
+        stdin=child_fd,
+        stdout=subprocess.PIPE,
+        stderr=child_fd,
+        env=clean_env(),
+        close_fds=True,
+    )
+    os.close(child_fd)
+    try:
+        assert b"> " in read_pty_until(main_fd, b"> ")
+        os.write(main_fd, QUESTION.encode() + b"\r")
+        assert b"> " in read_pty_until(main_fd, b"> ")  # the next prompt: the answer is done
+        os.write(main_fd, b"\x04")
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        os.close(main_fd)
+    assert proc.returncode == 0
+    assert out == (MADRID + "\n").encode()
+
+
 def test_serve_runs_until_interrupted() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "aleph_alpha_client", "serve", "--port", "0", "--token", "s3"],

@@ -196,11 +196,23 @@ class _Chat:
                 )
 
 
+def _isatty(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def _read_line(app: App, tty: bool) -> str | None:
     """The next line typed (None at end of input). Ctrl-C propagates."""
     if tty:
+        prompt = "> "
+        if not _isatty(app.stdout):  # keep stdout for answers only: the prompt goes to stderr
+            app.stderr.write(prompt)
+            app.stderr.flush()
+            prompt = ""
         try:
-            return input("> ")
+            return input(prompt)
         except EOFError:
             return None
     stdin = app.stdin
