@@ -159,6 +159,27 @@ def test_row2_langchain_constructor_shape(server: ScriptedServer) -> None:
     assert body["hosting"] == "aleph-alpha"
 
 
+def test_row2_official_positional_constructor_shapes(server: ScriptedServer) -> None:
+    # Client(token, host, hosting, request_timeout_seconds, total_retries, nice, verify_ssl,
+    # tags, pool_size); AsyncClient has limit third (official-client-reference.md §2.1).
+    server.default = Reply.json(COMPLETION_ANSWER)
+    with Client(TOKEN, server.url, "aleph-alpha", 30, 0, True, True, ["t"], 2) as client:
+        assert client.hosting == "aleph-alpha"
+        assert client.tags == ["t"]
+        client.complete(completion_request(), "m")
+
+    async def go() -> None:
+        async with AsyncClient(TOKEN, server.url, 5, "aleph-alpha", 30, 0, True) as client:
+            assert client.hosting == "aleph-alpha"
+            await client.complete(completion_request(), "m")
+
+    asyncio.run(go())
+    sync_request, async_request = server.received
+    assert sync_request.path == async_request.path == "/complete?nice=true"
+    assert sync_request.json()["tags"] == ["t"]
+    assert sync_request.json()["hosting"] == async_request.json()["hosting"] == "aleph-alpha"
+
+
 def test_row2_request_timeout_none_is_accepted(server: ScriptedServer) -> None:
     server.default = Reply.json(COMPLETION_ANSWER)
     with Client(TOKEN, host=server.url, request_timeout_seconds=None) as client:

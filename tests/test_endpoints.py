@@ -1327,21 +1327,22 @@ def test_batch_with_model_and_small_batch_size(server: ScriptedServer, kind: str
     assert result.model_version == "v2"
 
 
-def _concurrent_batch_server(server: ScriptedServer, count: int, batch: int) -> None:
-    """Answer each batch from its own prompts, slower for earlier batches, so answers come
-    back out of order when batches run concurrently."""
-    replies = []
+def _concurrent_batch_server(server: ScriptedServer, count: int, batch: int) -> dict[str, bool]:
+    """Serve each batch the answer for its own prompts, only once every batch has arrived
+    (proof that they run concurrently), and answer the last batch first, then the one
+    before it, and so on, so answers come back in reverse order."""
     batches = (count + batch - 1) // batch
-    for index in range(batches):
-        first = index * batch
-        size = min(batch, count - first)
-        reply = _batch_reply(first, size, f"v{index}")
-        reply.delay = 0.02 * (batches - index)
-        replies.append(reply)
-    server.replies.clear()
-    # Concurrent requests may arrive in any order: serve the reply that matches the request
-    # this server thread has just recorded.
-    by_first = {index * batch: reply for index, reply in enumerate(replies)}
+    by_first = {
+        index * batch: (
+            index,
+            _batch_reply(index * batch, min(batch, count - index * batch), f"v{index}"),
+        )
+        for index in range(batches)
+    }
+    state = {"all_arrived_before_any_answer": True}
+    barrier = threading.Barrier(batches, timeout=10)
+    released = [threading.Event() for _ in range(batches)]
+    released[-1].set()
     last: dict[int, Received] = {}
 
     class Recorded(list):  # type: ignore[type-arg]
@@ -1352,15 +1353,25 @@ def _concurrent_batch_server(server: ScriptedServer, count: int, batch: int) -> 
     server.received = Recorded()
 
     def matched() -> Reply:
+        # Concurrent requests arrive in any order: answer the one this thread recorded.
         first = int(_received_prompts(last[threading.get_ident()])[0][1:])
-        return by_first[first]
+        index, reply = by_first[first]
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            state["all_arrived_before_any_answer"] = False
+        released[index].wait(timeout=10)
+        if index:
+            released[index - 1].set()
+        return reply
 
     server._next = matched  # type: ignore[method-assign]
+    return state
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_batch_concurrency_keeps_input_order(server: ScriptedServer, kind: str) -> None:
-    _concurrent_batch_server(server, 10, 2)
+    state = _concurrent_batch_server(server, 10, 2)
     call = call_sync if kind == "sync" else call_async
     result, received = call(
         server,
@@ -1369,6 +1380,7 @@ def test_batch_concurrency_keeps_input_order(server: ScriptedServer, kind: str) 
         {"num_concurrent_requests": 5, "batch_size": 2},
     )
     assert len(received) == 5
+    assert state["all_arrived_before_any_answer"], "batches were not sent concurrently"
     assert sorted(len(r.json()["prompts"]) for r in received) == [2] * 5
     assert result.embeddings == [[float(i)] for i in range(10)]
     assert result.num_tokens_prompt_total == 20
