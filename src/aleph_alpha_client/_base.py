@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from ._config import ClientConfig, Timeout
-from ._exceptions import InvalidArgumentError, MissingDependencyError
+from ._exceptions import APIResponseValidationError, InvalidArgumentError, MissingDependencyError
 from ._transport import HTTPRequest
 from ._wire import base_headers, build_get
 from .version import MIN_API_VERSION
@@ -126,6 +126,7 @@ class BaseClient:
     def _tokenizer_request(self, model: str) -> HTTPRequest:
         if not isinstance(model, str) or not model.strip():
             raise InvalidArgumentError(f"model: expected a model name, got {model!r}")
+        _tokenizer_class()  # a missing extra fails before anything is sent
         return build_get(self._config, self._headers, f"models/{quote(model, safe='')}/tokenizer")
 
 
@@ -153,13 +154,24 @@ def check_version(version: str) -> None:
         )
 
 
-def make_tokenizer(text: str) -> Any:
-    """A ``tokenizers.Tokenizer`` from a tokenizer.json document."""
+def _tokenizer_class() -> Any:
     try:
         from tokenizers import Tokenizer
     except ImportError:
         raise MissingDependencyError("tokenizers", "tokenizers", "Client.tokenizer") from None
-    return Tokenizer.from_str(text)
+    return Tokenizer
+
+
+def make_tokenizer(text: str) -> Any:
+    """A ``tokenizers.Tokenizer`` from a tokenizer.json document."""
+    try:
+        return _tokenizer_class().from_str(text)
+    except MissingDependencyError:
+        raise
+    except Exception as err:  # tokenizers raises a bare Exception for a bad document
+        raise APIResponseValidationError(
+            f"the answer is not a valid tokenizer.json ({err})", text=text
+        ) from None
 
 
 def make_progress_bar(enabled: bool, total: int) -> Any:
