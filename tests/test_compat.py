@@ -653,6 +653,41 @@ def test_row10_tokenizer_encodes_and_decodes(
     assert (method, path) == ("GET", "/models/luminous-base/tokenizer")
 
 
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_row10_tokenizer_without_the_extra_fails_before_sending(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    import sys
+
+    from aleph_alpha_client import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "tokenizers", None)  # import tokenizers -> ImportError
+    server.default = Reply(200, {"Content-Type": "application/json"}, [b"{}"])
+    with pytest.raises(MissingDependencyError, match="tokenizers") as info:
+        if kind == "sync":
+            with sync_client(server) as client:
+                client.tokenizer("luminous-base")
+        else:
+            run_async(server, "tokenizer", "luminous-base")
+    assert isinstance(info.value, ImportError)
+    assert server.received == []
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_row10_an_invalid_tokenizer_document_is_a_typed_error(
+    server: ScriptedServer, tokenizer_json: str, kind: str
+) -> None:
+    from aleph_alpha_client import APIResponseValidationError
+
+    server.default = Reply(200, {"Content-Type": "application/json"}, [b'{"not": "a tokenizer"}'])
+    with pytest.raises(APIResponseValidationError, match="tokenizer"):
+        if kind == "sync":
+            with sync_client(server) as client:
+                client.tokenizer("luminous-base")
+        else:
+            run_async(server, "tokenizer", "luminous-base")
+
+
 # ------------------------------------ row 11: BusyError on 503 after retries (Intelligence Layer)
 
 

@@ -1430,3 +1430,36 @@ def test_batch_size_out_of_range_is_rejected_before_sending(
     with pytest.raises(ValueError, match="batch_size"):
         call_async(server, "batch_semantic_embed", (_batch_request(3),), {"batch_size": batch_size})
     assert server.received == []
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_batch_with_a_progress_bar(
+    server: ScriptedServer, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("tqdm")
+    server.add(_batch_reply(0, 2, "v0"), _batch_reply(2, 1, "v1"))
+    call = call_sync if kind == "sync" else call_async
+    result, received = call(
+        server,
+        "batch_semantic_embed",
+        (_batch_request(3), "m"),
+        {"batch_size": 2, "progress_bar": True},
+    )
+    assert len(received) == 2
+    assert result.embeddings == [[0.0], [1.0], [2.0]]
+    assert "2/2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_batch_progress_bar_without_tqdm_fails_before_sending(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    import sys
+
+    from aleph_alpha_client import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    call = call_sync if kind == "sync" else call_async
+    with pytest.raises(MissingDependencyError, match="tqdm"):
+        call(server, "batch_semantic_embed", (_batch_request(3), "m"), {"progress_bar": True})
+    assert server.received == []
