@@ -1463,3 +1463,28 @@ def test_batch_progress_bar_without_tqdm_fails_before_sending(
     with pytest.raises(MissingDependencyError, match="tqdm"):
         call(server, "batch_semantic_embed", (_batch_request(3), "m"), {"progress_bar": True})
     assert server.received == []
+
+
+def test_chat_with_a_pydantic_response_format(server: ScriptedServer) -> None:
+    pydantic = pytest.importorskip("pydantic")
+
+    class Aquarium(pydantic.BaseModel):  # type: ignore[name-defined,misc]
+        animal: str
+        count: int
+
+    request = ChatRequest(
+        model="m", messages=[Message(Role.User, "Describe nemo")], response_format=Aquarium
+    )
+    reply = json.loads(json.dumps(CHAT_REPLY))
+    reply["choices"][0]["message"]["content"] = '{"animal": "clownfish", "count": 2}'
+    server.default = Reply.json(reply)
+    result, received = call_both(server, "chat", (request, "llama"))
+    # official-client-reference.md §3.2: the pydantic variant's wire form.
+    assert received[0].body.decode() == (
+        '{"model": "llama", "messages": [{"role": "user", "content": "Describe nemo"}], '
+        '"response_format": {"type": "json_schema", "json_schema": {"schema": {"properties": '
+        '{"animal": {"title": "Animal", "type": "string"}, "count": {"title": "Count", '
+        '"type": "integer"}}, "required": ["animal", "count"], "title": "Aquarium", '
+        '"type": "object"}, "name": "Aquarium", "description": null, "strict": true}}}'
+    )
+    assert result.parsed(Aquarium) == Aquarium(animal="clownfish", count=2)
