@@ -365,11 +365,13 @@ def build_table(
         "official": f"official ({versions.get('official', '?')})",
         "raw": "raw stdlib baseline",
     }
+    extra_head = " on CPU, % of wall time (ours / official / raw) |" if cpu else ""
     out = [
         "| workload | unit | "
         + " | ".join(heads[c] for c in CLIENTS)
-        + " | ours/official | ours/raw |",
-        "|---|---|" + "---:|" * (len(CLIENTS) + 2),
+        + " | ours/official | ours/raw |"
+        + extra_head,
+        "|---|---|" + "---:|" * (len(CLIENTS) + 2) + ("---:|" if cpu else ""),
     ]
     notes: list[str] = []
     for row in rows:
@@ -377,6 +379,7 @@ def build_table(
         label_tpl, unit, higher = ROWS[row]
         per_client = results.get(source, {})
         cells = []
+        shares: list[str] = []
         for kind in CLIENTS:
             lines = per_client.get(kind, [])
             values = [v for v in (get(line, row) for line in lines) if v is not None]
@@ -391,12 +394,7 @@ def build_table(
                 for line in lines
                 if line.get("cpu_s") is not None and line.get("elapsed")
             ]
-            if row == source and busy and statistics.median(busy) < 0.85:
-                notes.append(
-                    f"{source}, {kind}: the client process was on the CPU for only "
-                    f"{statistics.median(busy):.0%} of the timed wall time (the rest is "
-                    "waiting for nginx, or other load on the machine)"
-                )
+            shares.append(f"{statistics.median(busy):.0%}" if busy else "-")
             for line in lines:
                 if "items" in line and line["items"] != line.get("events"):
                     notes.append(
@@ -419,8 +417,42 @@ def build_table(
             f"| {label_tpl.format(**sizes)} | {unit} ({arrow}) | "
             + " | ".join(cells)
             + f" | {ratio_cell(ratios['official'])} | {ratio_cell(ratios['raw'])} |"
+            + (f" {' / '.join(shares)} |" if cpu else "")
         )
     return "\n".join(out), sorted(set(notes))
+
+
+def report(
+    info: dict[str, Any],
+    sizes: dict[str, int],
+    versions: dict[str, str],
+    results: dict[str, dict[str, list[dict[str, Any]]]],
+) -> None:
+    """Print the machine, the command and both tables in markdown."""
+    rows = [r for r in ROW_ORDER if DERIVED.get(r, r) in results]
+    table, notes = build_table(results, sizes, rows, versions)
+    cpu_table, _ = build_table(results, sizes, rows, versions, cpu=True)
+    pyver = ", ".join(sorted(set(info["python"].values())))
+    print(
+        f"Machine: {info['nproc']} CPUs, {info['cpu']}, kernel {info['kernel']}, "
+        f"Python {pyver}, nginx {info['nginx']}, pinning: {info['pinning']}; "
+        f"{sizes['rounds']} round(s), {info['seconds']} s, load average "
+        f"{info['loadavg_start'][0]:.2f} -> {info['loadavg_end'][0]:.2f}; {info['date']}; "
+        f"ours at {info['ours_revision']}."
+    )
+    for kind, dep in info["dependencies"].items():
+        print(f"Dependencies of {kind}: {dep or 'none found'}.")
+    print(f"Command: `{info['command']}`\n")
+    print("Cells: median over rounds (min-max). Ratios: per-round ours/other, median (min-max).\n")
+    print(table)
+    for note in notes:
+        print(f"\n- {note}", end="")
+    print(
+        "\n\nClient CPU time per call or chunk (user+sys of the client process over the "
+        "timed part, divided by the calls or chunks), and the share of the wall time the "
+        "client was on a CPU (the rest: waiting for nginx, or preempted by other load):\n"
+    )
+    print(cpu_table)
 
 
 def main() -> None:
@@ -448,7 +480,14 @@ def main() -> None:
         "(default), the committed HEAD, or the live editable install",
     )
     parser.add_argument("--json", type=Path, default=WORK / "results.json")
+    parser.add_argument(
+        "--render", type=Path, metavar="JSON", help="only print the tables of a saved run"
+    )
     args = parser.parse_args()
+    if args.render:
+        saved = json.loads(args.render.read_text())
+        report(saved["info"], saved["sizes"], saved["versions"], saved["results"])
+        return
 
     sizes = dict(QUICK if args.quick else FULL)
     for key in FULL:
@@ -524,26 +563,7 @@ def main() -> None:
     info["loadavg_end"] = os.getloadavg()
     info["seconds"] = round(time.monotonic() - started)
 
-    rows = [r for r in ROW_ORDER if DERIVED.get(r, r) in workloads]
-    table, notes = build_table(results, sizes, rows, versions)
-    cpu_table, _ = build_table(results, sizes, rows, versions, cpu=True)
-    ncol = f"{sizes['rounds']} round(s)"
-    pyver = ", ".join(sorted(set(info["python"].values())))
-    print(
-        f"Machine: {info['nproc']} CPUs, {info['cpu']}, Python {pyver}, "
-        f"nginx {info['nginx']}, pinning: {info['pinning']}; {ncol}, "
-        f"load average {info['loadavg_start'][0]:.2f} → {info['loadavg_end'][0]:.2f}; "
-        f"{info['date']}; ours at {info['ours_revision']}; {info['seconds']} s."
-    )
-    for kind, dep in info["dependencies"].items():
-        print(f"Dependencies of {kind}: {dep or 'none found'}.")
-    print(f"Command: `{info['command']}`\n")
-    print("Cells: median over rounds (min-max). Ratios: per-round ours/other, median (min-max).\n")
-    print(table)
-    for note in notes:
-        print(f"\n- {note}", end="")
-    print("\n\nClient CPU time per call or chunk (user+sys of the client process while timed):\n")
-    print(cpu_table)
+    report(info, sizes, versions, results)
     args.json.write_text(
         json.dumps(
             {"info": info, "sizes": sizes, "versions": versions, "results": results}, indent=1
