@@ -479,7 +479,12 @@ def main() -> None:
         help="code of ours to measure: a copy of the work tree taken at the start "
         "(default), the committed HEAD, or the live editable install",
     )
-    parser.add_argument("--json", type=Path, default=WORK / "results.json")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=WORK / "results.json",
+        help="where to save the results (a time-stamped copy also goes to .work/)",
+    )
     parser.add_argument(
         "--render", type=Path, metavar="JSON", help="only print the tables of a saved run"
     )
@@ -564,12 +569,13 @@ def main() -> None:
     info["seconds"] = round(time.monotonic() - started)
 
     report(info, sizes, versions, results)
-    args.json.write_text(
-        json.dumps(
-            {"info": info, "sizes": sizes, "versions": versions, "results": results}, indent=1
-        )
+    saved = json.dumps(
+        {"info": info, "sizes": sizes, "versions": versions, "results": results}, indent=1
     )
-    print(f"\n(raw results: {args.json})", file=sys.stderr)
+    args.json.write_text(saved)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    (WORK / f"results-{stamp}.json").write_text(saved)
+    print(f"\n(raw results: {args.json}, and {WORK}/results-{stamp}.json)", file=sys.stderr)
 
 
 if __name__ == "__main__":

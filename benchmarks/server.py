@@ -155,6 +155,14 @@ def stop() -> None:
         pid_file.unlink(missing_ok=True)
         return
     try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        cmdline = b""
+    if b"nginx" not in cmdline or str(WORK).encode() not in cmdline:
+        # gone, or the pid was reused by something that is not our nginx: leave it alone
+        pid_file.unlink(missing_ok=True)
+        return
+    try:
         os.kill(pid, signal.SIGQUIT)
     except ProcessLookupError:
         pid_file.unlink(missing_ok=True)
