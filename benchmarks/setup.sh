@@ -20,6 +20,12 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
 fi
 # The package may start a system nginx on port 80; the harness does not need it.
 
+if ! "$python" -c "import venv, ensurepip" 2>/dev/null; then
+    echo "installing python3-venv" >&2
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv
+fi
+
 if [ ! -x "$work/venv-official/bin/python" ]; then
     "$python" -m venv "$work/venv-official"
 fi
