@@ -631,3 +631,17 @@ async def test_seed_async_streaming_with_usage(server: ScriptedServer) -> None:
                 usage = item
     assert text == "I'm fine ü🙂"
     assert usage == Usage(3, 16, 19)
+
+
+async def test_async_client_dropped_without_close_leaks_nothing(server: ScriptedServer) -> None:
+    import gc
+    import warnings
+
+    server.default = Reply.json(CHAT_ANSWER)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        client = AsyncClient(TOKEN, host=server.url)
+        await client.chat(ChatRequest(model=MODEL, messages=[user("hi")]), MODEL)
+        del client
+        gc.collect()
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []

@@ -5,7 +5,8 @@ paths, signatures and wire format, with sync and async streaming, typed errors, 
 honour ``Retry-After``, timeouts on every call, an offline emulator and a CLI.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 from ._client import Client
 from ._config import DEFAULT_HOST, Timeout
@@ -102,11 +103,11 @@ from .tokenization import TokenizationRequest, TokenizationResponse
 from .utils import load_base64_from_file, load_base64_from_url
 from .version import __version__
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from ._async_client import AsyncClient
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     # AsyncClient (and with it asyncio) is imported on first use: sync users never pay for it.
     if name == "AsyncClient":
         from ._async_client import AsyncClient

@@ -399,6 +399,19 @@ class AsyncTransport:
                 raise _map_aiohttp_error(err, request.url) from err
         return response
 
+    def __del__(self) -> None:
+        # A client dropped without close(): close its sockets now, without a loop, so that
+        # nothing leaks and aiohttp has no unclosed session to warn about.
+        session = self._session
+        if session is not None and not session.closed:
+            connector = session.connector
+            session._connector = None
+            if connector is not None:
+                try:
+                    connector._close()
+                except Exception:
+                    pass
+
     async def close(self) -> None:
         """Close the session and its connections."""
         session, self._session = self._session, None
