@@ -127,7 +127,7 @@ class BaseClient:
         if not isinstance(model, str) or not model.strip():
             raise InvalidArgumentError(f"model: expected a model name, got {model!r}")
         _tokenizer_class()  # a missing extra fails before anything is sent
-        return build_get(self._config, self._headers, f"models/{quote(model, safe='')}/tokenizer")
+        return build_get(self._config, self._headers, f"models/{quote(model, safe='/')}/tokenizer")
 
 
 def _replace(obj: Any, **changes: Any) -> Any:
