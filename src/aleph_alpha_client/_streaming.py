@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, Generic, TypeVar, Union
 
 from ._exceptions import (
+    AlephAlphaError,
     APIResponseValidationError,
     IncompleteStreamError,
     StreamError,
@@ -56,6 +57,13 @@ def _error_event(chunk: Mapping[str, Any]) -> StreamEventError:
     else:
         message = str(err)
     return StreamEventError(message, code=None if code is None else str(code), body=dict(chunk))
+
+
+def _check_strings(obj: Mapping[str, Any], keys: tuple[str, ...], what: str) -> None:
+    for key in keys:
+        value = obj.get(key)
+        if value is not None and not isinstance(value, str):
+            raise APIResponseValidationError(f"{what} {key} is not a string: {value!r:.100}")
 
 
 class _ToolCallBuffer:
@@ -139,6 +147,8 @@ class ChatStreamState:
                 for raw in raw_calls:
                     index = raw.get("index", 0)
                     function = raw.get("function") or {}
+                    _check_strings(raw, ("id", "type"), "tool call")
+                    _check_strings(function, ("name", "arguments"), "tool call function")
                     buf = self._calls.get(index)
                     if buf is None:
                         buf = self._calls[index] = _ToolCallBuffer(
@@ -246,6 +256,11 @@ class CompletionStreamState:
             raise _error_event(chunk)
         item = self._parse(chunk)
         kind = chunk.get("type")
+        if kind in ("stream_chunk", "stream_summary"):
+            index = chunk.get("index", 0)
+            if isinstance(index, bool) or not isinstance(index, int):
+                raise APIResponseValidationError(f"{kind} index is not an int: {index!r:.100}")
+            _check_strings(chunk, ("completion",), kind)
         if kind == "stream_chunk":
             self._texts.setdefault(chunk.get("index", 0), []).append(chunk.get("completion") or "")
         elif kind == "stream_summary":
@@ -305,7 +320,11 @@ class StreamProcessor:
         self._loads = json.loads
 
     def feed(self, data: bytes) -> list[Any]:
-        """Items from one piece of the body."""
+        """Items from one piece of the body.
+
+        When an event in the piece is an error, the items of the events before it are still
+        returned: iterating the list yields them and then raises the error.
+        """
         events = self._decoder.feed(data)
         if not events:
             return []
@@ -313,39 +332,68 @@ class StreamProcessor:
 
     def _handle(self, events: list[Any]) -> list[Any]:
         out: list[Any] = []
-        state = self.state
         for event in events:
-            payload = event.data
+            try:
+                self._event(event, out)
+            except AlephAlphaError as err:
+                if not out:
+                    raise
+                return _ItemsThenError(out, err)
+        return out
+
+    def _event(self, event: Any, out: list[Any]) -> None:
+        state = self.state
+        payload = event.data
+        try:
             if payload == "[DONE]":
                 out.extend(state.done())
-                continue
+                return
             try:
                 chunk = self._loads(payload)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise StreamError(f"a stream event is not valid JSON: {payload[:200]!r}") from None
             if event.event == "error" and isinstance(chunk, Mapping) and "error" not in chunk:
                 chunk = {"error": chunk.get("message", chunk), "code": chunk.get("code")}
-            try:
-                out.extend(state.feed(chunk))
-            except (StreamError, APIResponseValidationError):
-                raise
-            except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
-                raise APIResponseValidationError(
-                    f"a stream event does not have the expected shape ({err.__class__.__name__}: "
-                    f"{err}): {payload[:200]!r}"
-                ) from None
-        return out
+            out.extend(state.feed(chunk))
+        except AlephAlphaError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+            raise APIResponseValidationError(
+                f"a stream event does not have the expected shape ({err.__class__.__name__}: "
+                f"{err}): {payload[:200]!r}"
+            ) from None
 
     def finish(self) -> list[Any]:
         """The end of the body: the last items, or IncompleteStreamError."""
         out = self._handle(self._decoder.flush())
-        if self._decoder.truncated and not self.state.done_seen:
-            raise IncompleteStreamError(
-                "the stream ended in the middle of an event",
-                partial=self.state.final_response(),
-            )
-        self.state.check_complete()
+        if isinstance(out, _ItemsThenError):
+            return out
+        try:
+            if self._decoder.truncated and not self.state.done_seen:
+                raise IncompleteStreamError(
+                    "the stream ended in the middle of an event",
+                    partial=self.state.final_response(),
+                )
+            self.state.check_complete()
+        except AlephAlphaError as err:
+            if not out:
+                raise
+            return _ItemsThenError(out, err)
         return out
+
+
+class _ItemsThenError(list):  # type: ignore[type-arg]
+    """Items that came before an error: iterating yields them, then raises the error."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, items: list[Any], error: BaseException) -> None:
+        super().__init__(items)
+        self.error = error
+
+    def __iter__(self) -> Iterator[Any]:
+        yield from list.__iter__(self)
+        raise self.error
 
 
 class _Holder:

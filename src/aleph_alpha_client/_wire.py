@@ -133,7 +133,7 @@ def _text(body: bytes) -> str:
 def _maybe_json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         return None
 
 
@@ -153,7 +153,7 @@ def parse_json(status: int, headers: Mapping[str, str], body: bytes) -> Any:
         )
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:
+    except (ValueError, RecursionError) as err:
         raise APIResponseValidationError(
             f"the answer is not valid JSON ({err.__class__.__name__})",
             status_code=status,
