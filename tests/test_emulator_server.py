@@ -285,7 +285,8 @@ def test_run_server_serves_until_interrupted(tmp_path: object) -> None:
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()
-        assert line.startswith("Aleph Alpha emulator listening on http://127.0.0.1:")
+        if not line.startswith("Aleph Alpha emulator listening on http://127.0.0.1:"):
+            pytest.fail(line + proc.stderr.read())
         port = int(line.rsplit(":", 1)[1])
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request("GET", "/models_available", headers={"Authorization": "Bearer t"})
@@ -320,7 +321,8 @@ def test_module_entry_point_stops_on_sigterm() -> None:
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()
-        assert "listening" in line
+        if "listening" not in line:
+            pytest.fail(line + proc.stderr.read())
         port = int(line.rsplit(":", 1)[1])
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request("GET", "/version")
