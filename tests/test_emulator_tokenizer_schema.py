@@ -176,3 +176,163 @@ def test_chat_structured_output_validates_with_pydantic(aleph_alpha_emulator: Em
     content = reply["choices"][0]["message"]["content"]
     aquarium = Aquarium.model_validate_json(content)
     assert aquarium.species
+
+
+# -- robustness: the handlers answer every body with a status, never an exception ------------
+
+_FIELDS = [
+    "model",
+    "prompt",
+    "prompts",
+    "messages",
+    "maximum_tokens",
+    "n",
+    "log_probs",
+    "echo",
+    "tokens",
+    "token_ids",
+    "stop_sequences",
+    "stream",
+    "stream_options",
+    "tools",
+    "tool_choice",
+    "response_format",
+    "layers",
+    "pooling",
+    "normalize",
+    "representation",
+    "compress_to_size",
+    "input",
+    "instruction",
+    "dimensions",
+    "encoding_format",
+    "completion_expected",
+    "target",
+    "prompt_granularity",
+    "target_granularity",
+    "postprocessing",
+    "query",
+    "documents",
+    "top_n",
+    "source",
+    "target_language",
+    "examples",
+    "steering_concepts",
+]
+_MODELS = ["luminous-base", "qwen3-32b-tool", "pharia-1-embedding-4608-control", "x"]
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 300)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "type",
+                    "data",
+                    "role",
+                    "content",
+                    "function",
+                    "name",
+                    "text",
+                    "include_usage",
+                    "schema",
+                    "json_schema",
+                    "negative",
+                    "positive",
+                ]
+            ),
+            inner,
+            max_size=3,
+        )
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    route=st.sampled_from(
+        [
+            "complete",
+            "chat/completions",
+            "embed",
+            "semantic_embed",
+            "batch_semantic_embed",
+            "instructable_embed",
+            "embeddings",
+            "evaluate",
+            "explain",
+            "tokenize",
+            "detokenize",
+            "rerank",
+            "translate",
+            "steering_concepts",
+        ]
+    ),
+    model=st.sampled_from(_MODELS),
+    fields=st.dictionaries(st.sampled_from(_FIELDS), _json_values, max_size=6),
+)
+def test_handlers_never_crash(route: str, model: str, fields: dict[str, Any]) -> None:
+    body = json.dumps({"model": model, **fields}).encode()
+    response = handle("POST", f"/v1/{route}", {}, body)
+    assert response.status in (200, 201, 400)
+    if response.status == 400:
+        assert set(response.json()) == {"error", "code"}
+
+
+_TEXT = [{"type": "text", "data": "hello world", "controls": []}]
+_VALID: dict[str, dict[str, Any]] = {
+    "complete": {"prompt": _TEXT, "maximum_tokens": 5, "model": "luminous-base"},
+    "chat/completions": {
+        "model": "qwen3-32b-tool",
+        "messages": [{"role": "user", "content": "hi"}],
+        "tools": [
+            {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+        ],
+    },
+    "embed": {"prompt": _TEXT, "layers": [0], "pooling": ["mean"], "model": "luminous-base"},
+    "semantic_embed": {"prompt": _TEXT, "representation": "query", "model": "luminous-base"},
+    "batch_semantic_embed": {
+        "prompts": [_TEXT],
+        "representation": "query",
+        "model": "luminous-base",
+    },
+    "instructable_embed": {
+        "input": _TEXT,
+        "instruction": "x",
+        "model": "pharia-1-embedding-4608-control",
+    },
+    "embeddings": {"input": "x", "model": "luminous-base"},
+    "evaluate": {"prompt": _TEXT, "completion_expected": "x", "model": "luminous-base"},
+    "explain": {"prompt": _TEXT, "target": " x", "model": "luminous-base"},
+    "tokenize": {"prompt": "x", "tokens": True, "token_ids": True, "model": "luminous-base"},
+    "detokenize": {"token_ids": [1, 2], "model": "luminous-base"},
+    "rerank": {"query": "x", "documents": ["x"], "model": "bge-reranker-v2-m3"},
+    "translate": {"model": "pharia-1-mt-translation", "source": "x", "target_language": "de"},
+    "steering_concepts": {"examples": [{"negative": "a", "positive": "b"}]},
+}
+
+
+@pytest.mark.parametrize("route", sorted(_VALID))
+def test_valid_base_bodies_succeed(route: str) -> None:
+    response = handle("POST", route, {}, json.dumps(_VALID[route]).encode())
+    assert response.status in (200, 201)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    route=st.sampled_from(sorted(_VALID)),
+    overrides=st.dictionaries(st.sampled_from(_FIELDS), _json_values, min_size=1, max_size=3),
+)
+def test_handlers_never_crash_on_mutated_valid_bodies(
+    route: str, overrides: dict[str, Any]
+) -> None:
+    body = json.dumps({**_VALID[route], **overrides}).encode()
+    response = handle("POST", route, {}, body)
+    assert response.status in (200, 201, 400)
+    if response.status == 400:
+        assert set(response.json()) == {"error", "code"}

@@ -195,6 +195,8 @@ def handle(
         return poster(payload, _Context(config, body))
     except _APIError as err:
         return error_response(err.status, err.message, err.code)
+    except Exception as err:  # a bug in the emulator: answer like a server would
+        return error_response(500, f"Emulator error: {err!r}", "INTERNAL_ERROR")
 
 
 def _require_method(method: str, allowed: str) -> None:
@@ -300,6 +302,13 @@ def _opt_int(payload: Mapping[str, Any], name: str, minimum: int = 0) -> int | N
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise _bad(f"field `{name}` must be an integer >= {minimum}")
     return value
+
+
+def _n(payload: Mapping[str, Any]) -> int:
+    n = _opt_int(payload, "n", 1) or 1
+    if n > 100:
+        raise _bad("field `n` must be at most 100")
+    return n
 
 
 def _bool(payload: Mapping[str, Any], name: str, default: bool = False) -> bool:
@@ -452,7 +461,7 @@ def _complete(payload: dict[str, Any], ctx: _Context) -> Response:
     prompt = _parse_prompt(payload.get("prompt"))
     _require_image_support(model, prompt.images)
     maximum_tokens = _opt_int(payload, "maximum_tokens", 1)
-    n = _opt_int(payload, "n", 1) or 1
+    n = _n(payload)
     log_probs = _opt_int(payload, "log_probs", 0)
     echo = _bool(payload, "echo")
     want_tokens = _bool(payload, "tokens")
@@ -691,7 +700,7 @@ def _chat(payload: dict[str, Any], ctx: _Context) -> Response:
     maximum_tokens = _opt_int(payload, "maximum_tokens", 1)
     if maximum_tokens is None:
         maximum_tokens = _opt_int(payload, "max_tokens", 1)
-    n = _opt_int(payload, "n", 1) or 1
+    n = _n(payload)
     tools = _parse_tools(payload)
     stream = _bool(payload, "stream")
     stream_options = payload.get("stream_options")

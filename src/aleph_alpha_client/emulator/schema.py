@@ -22,6 +22,8 @@ _MAX_DEPTH = 40
 # Below this depth, optional parts (null branches, non-required properties, optional array
 # items) are left out, so recursive schemas end.
 _SOFT_DEPTH = 6
+_MAX_ITEMS = 1000  # caps keep absurd schemas from exhausting memory
+_MAX_LENGTH = 100_000
 
 _FORMATS = {
     "date-time": "2024-01-01T12:00:00Z",
@@ -166,6 +168,7 @@ def _array(schema: Mapping[str, Any], root: Mapping[str, Any], name: str, depth:
     count = max(int(min_items) if isinstance(min_items, int) else 0, wanted)
     if isinstance(max_items, int):
         count = min(count, max_items)
+    count = min(count, _MAX_ITEMS)
     while len(values) < count and items is not False:
         values.append(_example(items, root, name, depth + 1))
     return values
@@ -179,7 +182,7 @@ def _string(schema: Mapping[str, Any], name: str) -> str:
     min_length = schema.get("minLength")
     max_length = schema.get("maxLength")
     if isinstance(min_length, int) and len(value) < min_length:
-        value = value + "x" * (min_length - len(value))
+        value = value + "x" * (min(min_length, _MAX_LENGTH) - len(value))
     if isinstance(max_length, int) and len(value) > max_length:
         value = value[:max_length]
     return value
