@@ -85,6 +85,13 @@ def test_hf_tokenizer_agrees_on_any_text(hf_tokenizer: Any, text: str) -> None:
     assert hf_tokenizer.decode(ids) == text
 
 
+@settings(max_examples=300, deadline=None)
+@given(ids=st.lists(st.integers(0, tok.VOCAB_SIZE - 1), max_size=10))
+def test_hf_decode_agrees_on_any_ids(hf_tokenizer: Any, ids: list[int]) -> None:
+    # also where ids split a UTF-8 sequence: both replace it with U+FFFD the same way
+    assert hf_tokenizer.decode(ids) == tok.decode(ids)
+
+
 # -- schema examples -------------------------------------------------------------------------
 
 
