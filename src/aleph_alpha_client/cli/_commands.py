@@ -277,6 +277,8 @@ def run_serve(app: App) -> int:
             latency=args.latency,
             stream_latency=args.stream_latency,
         )
+    except KeyboardInterrupt:  # Ctrl-C is the way to stop it, even before it is listening
+        pass
     except OSError as err:
         raise UsageError(
             f"cannot listen on {args.bind_host}:{args.port}: {err.strerror or err}"
