@@ -7,7 +7,7 @@ import logging
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from ._config import ClientConfig, Timeout
+from ._config import ClientConfig, Timeout, check_max_retry_after
 from ._exceptions import APIResponseValidationError, InvalidArgumentError, MissingDependencyError
 from ._transport import HTTPRequest
 from ._wire import base_headers, build_get
@@ -100,7 +100,7 @@ class BaseClient:
                 )
             retry = _replace(retry, max_retries=max_retries)
         if max_retry_after is not None:
-            retry = _replace(retry, max_retry_after=float(max_retry_after))
+            retry = _replace(retry, max_retry_after=check_max_retry_after(max_retry_after))
         if retry_read_timeouts is not None:
             retry = _replace(retry, retry_read_timeouts=bool(retry_read_timeouts))
         changes: dict[str, Any] = {"retry": retry}

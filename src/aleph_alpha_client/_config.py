@@ -140,6 +140,17 @@ def resolve_token(token: str | None) -> str:
     return token
 
 
+def check_max_retry_after(value: Any) -> float:
+    """``max_retry_after`` as seconds >= 0 (the cap on a server-asked wait)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidArgumentTypeError(
+            f"max_retry_after: expected seconds as a number, got {type(value).__name__}"
+        )
+    if not value >= 0:
+        raise InvalidArgumentError(f"max_retry_after: must be >= 0 seconds, got {value}")
+    return float(value)
+
+
 def make_config(
     *,
     token: str | None,
@@ -184,7 +195,7 @@ def make_config(
         timeout=Timeout.coerce(request_timeout_seconds, "request_timeout_seconds"),
         retry=RetryPolicy(
             max_retries=total_retries,
-            max_retry_after=max_retry_after,
+            max_retry_after=check_max_retry_after(max_retry_after),
             retry_read_timeouts=retry_read_timeouts,
         ),
         verify_ssl=bool(verify_ssl),

@@ -86,6 +86,13 @@ def build_request(
     payload = dict(request.to_json())
     if model is not None:
         payload["model"] = model
+    elif "model" in payload:
+        name = payload["model"]
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidArgumentError(
+                f"model: no model argument and {type(request).__name__}.model is {name!r}; "
+                "expected a model name like 'llama-3.1-8b-instruct'"
+            )
     if config.hosting is not None:
         payload["hosting"] = config.hosting
     if config.tags is not None:
