@@ -172,8 +172,12 @@ class _Chat:
             try:
                 value = json.loads(response.content)
             except ValueError:
+                from .._exceptions import APIResponseValidationError
+
                 app.out(response.content)
-                raise UsageError("the answer is not valid JSON") from None
+                raise APIResponseValidationError(
+                    "the answer does not follow --schema: not JSON"
+                ) from None
             app.out(json.dumps(value, indent=2, ensure_ascii=False))
         else:
             content = response.content
