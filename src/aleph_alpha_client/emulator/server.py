@@ -659,14 +659,14 @@ def run_server(
             done.set()
 
         previous = signal.signal(signal.SIGTERM, _on_term)
-    with emulator:
-        print(f"Aleph Alpha emulator listening on {emulator.url}", file=sys.stderr, flush=True)
-        try:
+    try:
+        with emulator:
+            print(f"Aleph Alpha emulator listening on {emulator.url}", file=sys.stderr, flush=True)
             while not done.wait(0.2):
                 pass
-        except KeyboardInterrupt:
-            pass
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+    except KeyboardInterrupt:
+        pass  # a Ctrl-C at any point, even while starting, is a clean stop
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     print("Aleph Alpha emulator stopped", file=sys.stderr, flush=True)
