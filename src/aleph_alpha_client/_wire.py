@@ -172,8 +172,11 @@ def parse_model(parser: Callable[[Any], T], data: Any, status: int, body: bytes)
     """Run a ``from_json`` parser; a wrong shape becomes a typed error."""
     try:
         return parser(data)
-    except APIResponseValidationError:
-        raise
+    except APIResponseValidationError as err:
+        if err.status_code is not None:
+            raise
+        # The model's own check: add the status and the body's start.
+        raise APIResponseValidationError(str(err), status_code=status, text=_text(body)) from None
     except _PARSE_ERRORS as err:
         raise APIResponseValidationError(
             f"the answer does not have the expected shape ({err.__class__.__name__}: {err})",
