@@ -32,6 +32,15 @@ class HTTPRequest:
     body: bytes | None = None
     stream: bool = False
 
+    def __repr__(self) -> str:
+        from ._config import redact_headers
+
+        size = "None" if self.body is None else f"<{len(self.body)} bytes>"
+        return (
+            f"HTTPRequest(method={self.method!r}, url={self.url!r}, "
+            f"headers={redact_headers(self.headers)!r}, body={size}, stream={self.stream!r})"
+        )
+
 
 def _proxy_for(url: str) -> str | None:
     """The proxy the environment (HTTP(S)_PROXY, NO_PROXY) asks for, if any."""
