@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from . import _endpoints as ep
 from ._base import BaseClient, check_version, make_progress_bar, make_tokenizer
 from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
-from ._exceptions import APIConnectionError, StreamEventError
+from ._exceptions import APIConnectionError, IncompleteStreamError, StreamEventError
 from ._retry import AttemptDriver
 from ._streaming import ChatStreamState, CompletionStreamState, Stream, StreamProcessor, _Holder
 from ._transport import HTTPRequest, SyncResponse, SyncTransport
@@ -169,7 +169,7 @@ class Client(BaseClient):
                             yield from items
                     yield from processor.finish()
                     return
-                except StreamEventError as err:
+                except (StreamEventError, IncompleteStreamError) as err:
                     if state.started:
                         raise
                     delay = driver.delay_after_stream_error(err)

@@ -11,6 +11,9 @@ is the number of seconds to wait before the next attempt.
   replaces it, capped at ``max_retry_after`` seconds.
 * A read timeout is not retried unless ``retry_read_timeouts`` is set: the server may still be
   running the inference, and a retry would run it again.
+* A stream that fails before its first content token (an overload error event, a broken
+  connection, a body that ends) is sent again; the caller has seen nothing yet. After the
+  first token its error is raised.
 * ``max_retries`` is the official ``total_retries``: at most ``max_retries + 1`` attempts.
 """
 
@@ -23,7 +26,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._exceptions import APIConnectionError, APITimeoutError, StreamEventError
+from ._exceptions import (
+    APIConnectionError,
+    APITimeoutError,
+    IncompleteStreamError,
+    StreamEventError,
+)
 
 __all__ = ["RETRY_STATUS_CODES", "AttemptDriver", "RetryPolicy", "parse_retry_after"]
 
@@ -124,11 +132,17 @@ class RetryPolicy:
         return self._backoff(attempt)
 
     def delay_for_stream_error(
-        self, attempt: int, error: StreamEventError, retries: int | None = None
+        self,
+        attempt: int,
+        error: StreamEventError | IncompleteStreamError,
+        retries: int | None = None,
     ) -> float | None:
-        """Wait before retrying after an overload error event that came before any content."""
+        """Wait before retrying a stream that failed before any content: after an overload
+        error event, or a stream that broke or ended (nothing was shown to the caller)."""
         if not self._can_retry(attempt, retries):
             return None
+        if isinstance(error, IncompleteStreamError):
+            return self._backoff(attempt)
         text = f"{error.code or ''} {error.message}".lower()
         if any(word in text for word in _RETRYABLE_STREAM_WORDS):
             return self._backoff(attempt)
@@ -221,7 +235,7 @@ class AttemptDriver:
         self.attempt += 1
         return delay
 
-    def delay_after_stream_error(self, error: StreamEventError) -> float:
+    def delay_after_stream_error(self, error: StreamEventError | IncompleteStreamError) -> float:
         """Seconds to wait before re-sending a stream that failed before its first token."""
         delay = self.policy.delay_for_stream_error(self.attempt, error)
         if delay is None:
