@@ -250,3 +250,28 @@ def test_healthy_stream_outlives_total(server: ScriptedServer, mode: str) -> Non
     run(mode, server.url, drain_into(seen), request_timeout_seconds=timeout)
     text = "".join(i.content for i in seen if isinstance(i, ChatStreamChunk))
     assert text == "abcde"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_answers_read_in_time_keep_their_connection(server: ScriptedServer, mode: str) -> None:
+    """Reading a body under the total deadline still hands the connection back to the pool."""
+    server.add(
+        Reply.json({"error": "busy"}, 503, {"Retry-After": "0"}),
+        Reply.json(CHAT_OK),
+        Reply.json(CHAT_OK),
+    )
+
+    def twice(c: Any) -> Any:
+        first = c.chat(REQUEST, "m")
+        if inspect.isawaitable(first):
+
+            async def go() -> Any:
+                await first
+                return await c.chat(REQUEST, "m")
+
+            return go()
+        return c.chat(REQUEST, "m")
+
+    assert run(mode, server.url, twice, request_timeout_seconds=5).message.content == "ok"
+    assert len(server.received) == 3
+    assert server.connections == 1
