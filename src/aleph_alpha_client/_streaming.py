@@ -13,7 +13,6 @@ retried without the caller seeing anything twice.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, Generic, TypeVar, Union
 
@@ -24,6 +23,7 @@ from ._exceptions import (
     StreamError,
     StreamEventError,
 )
+from ._json import loads
 from ._sse import SSEDecoder
 from .chat import (
     ChatResponse,
@@ -317,7 +317,7 @@ class StreamProcessor:
     def __init__(self, state: Any, max_event_size: int) -> None:
         self.state = state
         self._decoder = SSEDecoder(max_event_size=max_event_size)
-        self._loads = json.loads
+        self._loads = loads
 
     def feed(self, data: bytes) -> list[Any]:
         """Items from one piece of the body.

@@ -21,6 +21,7 @@ from ._exceptions import (
     InvalidArgumentTypeError,
     status_error,
 )
+from ._json import loads
 from ._transport import HTTPRequest
 from .version import user_agent_headers
 
@@ -139,7 +140,7 @@ def _text(body: bytes) -> str:
 
 def _maybe_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return loads(body)
     except (ValueError, RecursionError):
         return None
 
@@ -159,7 +160,7 @@ def parse_json(status: int, headers: Mapping[str, str], body: bytes) -> Any:
             text=_text(body),
         )
     try:
-        return json.loads(body)
+        return loads(body)
     except (ValueError, RecursionError) as err:
         raise APIResponseValidationError(
             f"the answer is not valid JSON ({err.__class__.__name__})",
