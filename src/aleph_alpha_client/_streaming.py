@@ -120,6 +120,21 @@ class ChatStreamState:
 
     def feed(self, chunk: Any) -> list[ChatItem]:
         """The items of one decoded chunk. An error object raises StreamEventError."""
+        # Fast path: a plain content delta of a started stream (almost every chunk).
+        if type(chunk) is dict and self.started and chunk.get("usage") is None:
+            choices = chunk.get("choices")
+            if type(choices) is list and choices:
+                choice = choices[0]
+                if type(choice) is dict and choice.get("finish_reason") is None:
+                    delta = choice.get("delta")
+                    if type(delta) is dict and len(delta) == 1:
+                        content = delta.get("content")
+                        if type(content) is str and content:
+                            self._content.append(content)
+                            return [ChatStreamChunk(content, None, None)]
+        return self._feed(chunk)
+
+    def _feed(self, chunk: Any) -> list[ChatItem]:
         if not isinstance(chunk, Mapping):
             raise APIResponseValidationError(f"stream chunk is not a JSON object: {chunk!r:.200}")
         if "error" in chunk and not chunk.get("choices"):
