@@ -10,9 +10,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from scripted_server import ScriptedServer  # noqa: E402
-
-from aleph_alpha_client import AsyncClient, Client  # noqa: E402
+from aleph_alpha_client import AsyncClient, Client
+from scripted_server import ScriptedServer
 
 TOKEN = "test-token-SECRET-1234"
 

@@ -9,8 +9,6 @@ import json
 from typing import Any
 
 import pytest
-from conftest import TOKEN
-from scripted_server import Reply, ScriptedServer
 
 from aleph_alpha_client import (
     AsyncClient,
@@ -38,6 +36,8 @@ from aleph_alpha_client import (
 from aleph_alpha_client._streaming import ChatStreamState, StreamProcessor
 from aleph_alpha_client.chat import stream_chat_item_from_json
 from aleph_alpha_client.steering import SteeringConceptCreationRequest, SteeringPairedExample
+from conftest import TOKEN
+from scripted_server import Reply, ScriptedServer
 
 MODEL = "llama-3.1-8b-instruct"
 

@@ -3,16 +3,31 @@
 Run with the official client's interpreter: ``python drive_official_client.py URL``. Every
 call must parse; the script asserts on the answers and prints ALL OK at the end.
 """
-import asyncio, sys
-from aleph_alpha_client import (Client, AsyncClient, ChatRequest, Message, CompletionRequest, Prompt,
-    EmbeddingRequest, SemanticEmbeddingRequest, SemanticRepresentation, BatchSemanticEmbeddingRequest,
-    TokenizationRequest, DetokenizationRequest, EvaluationRequest, ExplanationRequest, RerankRequest,
-)
-from aleph_alpha_client.embedding import InstructableEmbeddingRequest
-from aleph_alpha_client.chat import Role, StreamOptions
-from aleph_alpha_client.embedding import EmbeddingV2Request
-from aleph_alpha_client.translation import TranslationRequest
+import asyncio
+import sys
+
 import aleph_alpha_client
+from aleph_alpha_client import (
+    AsyncClient,
+    BatchSemanticEmbeddingRequest,
+    ChatRequest,
+    Client,
+    CompletionRequest,
+    DetokenizationRequest,
+    EmbeddingRequest,
+    EvaluationRequest,
+    ExplanationRequest,
+    Message,
+    Prompt,
+    RerankRequest,
+    SemanticEmbeddingRequest,
+    SemanticRepresentation,
+    TokenizationRequest,
+)
+from aleph_alpha_client.chat import Role, StreamOptions
+from aleph_alpha_client.embedding import EmbeddingV2Request, InstructableEmbeddingRequest
+from aleph_alpha_client.translation import TranslationRequest
+
 assert aleph_alpha_client.__file__ and "site-packages" in aleph_alpha_client.__file__
 print("official at", aleph_alpha_client.__file__)
 url = sys.argv[1]
@@ -35,7 +50,8 @@ print("evaluate:", c.evaluate(EvaluationRequest(prompt=Prompt.from_text("Hello")
 print("explain:", len(c.explain(ExplanationRequest(prompt=Prompt.from_text("I like pizza"), target=" with cheese", target_granularity=__import__("aleph_alpha_client").TargetGranularity.Token), model="luminous-base").explanations))
 print("rerank:", c.rerank(RerankRequest(query="q", documents=["a", "b", "c"], top_n=2), model="bge-reranker-v2-m3"))
 print("translate:", c.translate(TranslationRequest(model="pharia-1-mt-translation", source="Hallo", target_language="en")))
-print("models:", len(c.models()), "version:", c.get_version()); c.validate_version()
+print("models:", len(c.models()), "version:", c.get_version())
+c.validate_version()
 tok = c.tokenizer("luminous-base")
 assert tok.encode("Hello world").ids == t.token_ids
 print("tokenizer: ok")
