@@ -421,7 +421,25 @@ class _Holder:
         self.response: Any = None
 
 
-class Stream(Generic[T]):
+class _StreamInfo:
+    """What both stream objects tell about their response."""
+
+    _holder: _Holder
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The response headers (empty before the first item)."""
+        response = self._holder.response
+        return response.headers if response is not None else {}
+
+    @property
+    def request_id(self) -> str | None:
+        """The request id the server sent, if any."""
+        headers = self.headers
+        return headers.get("x-request-id") or headers.get("request-id")
+
+
+class Stream(_StreamInfo, Generic[T]):
     """A streamed answer of the sync client: iterate it for items.
 
     The connection is released when the stream is exhausted, on ``break`` (when the stream
@@ -458,18 +476,6 @@ class Stream(Generic[T]):
             pass
 
     @property
-    def headers(self) -> Mapping[str, str]:
-        """The response headers (empty before the first item)."""
-        response = self._holder.response
-        return response.headers if response is not None else {}
-
-    @property
-    def request_id(self) -> str | None:
-        """The request id the server sent, if any."""
-        headers = self.headers
-        return headers.get("x-request-id") or headers.get("request-id")
-
-    @property
     def text_stream(self) -> Iterator[str]:
         """Only the text deltas of a chat stream (or completion stream)."""
         for item in self:
@@ -489,7 +495,7 @@ class Stream(Generic[T]):
             pass
 
 
-class AsyncStream(Generic[T]):
+class AsyncStream(_StreamInfo, Generic[T]):
     """A streamed answer of the async client: ``async for item in stream`` (no ``await``).
 
     The connection is released on exhaustion, error, :meth:`aclose` / :meth:`close`,
@@ -531,18 +537,6 @@ class AsyncStream(Generic[T]):
                 response.close()
             except Exception:
                 pass
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        """The response headers (empty before the first item)."""
-        response = self._holder.response
-        return response.headers if response is not None else {}
-
-    @property
-    def request_id(self) -> str | None:
-        """The request id the server sent, if any."""
-        headers = self.headers
-        return headers.get("x-request-id") or headers.get("request-id")
 
     @property
     def text_stream(self) -> AsyncIterator[str]:
