@@ -1,0 +1,629 @@
+"""The asyncio HTTP/1.1 transport of ``AsyncClient``: a Protocol feeding ``_http11``.
+
+Each connection is an :class:`asyncio.Protocol` whose ``data_received`` feeds the sans-I/O
+parser; a waiting coroutine is woken only when what it waits for (the head, body bytes, the
+end of the message) is there. Timeouts are ``loop.call_at`` timers re-armed lazily, so a
+request costs at most one timer. At most ``limit`` connections are open in total (a request
+waits for a free one); idle ones are kept per (scheme, host, port), last in first out.
+Streams pause reading while more than 1 MiB of their body waits to be consumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from ._exceptions import APIConnectionError, APITimeoutError
+from ._http11 import IncompleteBodyError, ProtocolError, ResponseParser, serialize_request
+from ._sync_http import (
+    Target,
+    connect_error,
+    io_error,
+    make_ssl_context,
+    parse_proxy,
+    split_url,
+)
+
+if TYPE_CHECKING:
+    from ._config import Timeout
+    from ._transport import HTTPRequest
+
+__all__ = ["AsyncHTTP", "AsyncHTTPResponse"]
+
+_BIG_BODY = 65536
+_HIGH_WATER = 1024 * 1024
+
+_HEAD = 0  # wait for the response head
+_DATA = 1  # wait for body bytes (or the end)
+_DONE = 2  # wait for the end of the message
+
+_Key = tuple[str, str, int]
+
+
+class _Timeout(Exception):
+    """A timer of a connection expired."""
+
+
+class _Stale(Exception):
+    """A reused idle connection failed before any answer byte: send again on a fresh one."""
+
+
+def _hard_close(transport: Any) -> None:
+    """Close a transport whose event loop is closed: close its socket right now.
+
+    The loop can no longer run the transport's own close callbacks, so the socket is closed
+    here and the transport is marked closed (no "unclosed transport" warning later).
+    """
+    inner = transport
+    ssl_protocol = getattr(transport, "_ssl_protocol", None)
+    if ssl_protocol is not None:
+        transport._closed = True
+        inner = getattr(ssl_protocol, "_transport", None) or transport
+    sock = getattr(inner, "_sock", None)
+    if sock is not None:
+        inner._sock = None
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+
+class _Conn(asyncio.Protocol):
+    """One connection: feeds received bytes to the parser of the current response."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, key: _Key) -> None:
+        self.loop = loop
+        self.key = key
+        self.transport: Any = None
+        self.parser: ResponseParser | None = None
+        self.chunks: list[bytes] = []
+        self.buffered = 0
+        self.streaming = False
+        self.paused = False
+        self.closed = False
+        self.dead = False  # discarded by the pool (counted out)
+        self.got_bytes = False
+        self.exc: BaseException | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.want = _HEAD
+        self.idle: float | None = None
+        self.deadline: float | None = None
+        self.last = 0.0
+        self.handle: asyncio.TimerHandle | None = None
+
+    # -------------------------------------------------------------- protocol callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        parser = self.parser
+        if parser is None or parser.done:
+            # bytes nobody asked for: this connection cannot be trusted any more
+            self.closed = True
+            self.transport.abort()
+            return
+        self.got_bytes = True
+        try:
+            out = parser.feed(data)
+        except ProtocolError as err:
+            self.exc = err
+            self.closed = True
+            self.transport.abort()
+            self._wake()
+            return
+        if out:
+            self.chunks.append(out)
+            self.buffered += len(out)
+            if self.streaming and self.buffered > _HIGH_WATER and not self.paused:
+                self.paused = True
+                self.transport.pause_reading()
+        waiter = self.waiter
+        if waiter is not None:
+            want = self.want
+            if (
+                parser.done
+                or (want == _HEAD and parser.head_done)
+                or (want == _DATA and self.chunks)
+            ):
+                if not waiter.done():
+                    waiter.set_result(None)
+            elif self.idle is not None:
+                self.last = self.loop.time()
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport; connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        parser = self.parser
+        if parser is not None and not parser.done and self.exc is None:
+            if exc is None:
+                try:
+                    out = parser.feed_eof()
+                except ProtocolError as err:
+                    self.exc = err
+                else:
+                    if out:
+                        self.chunks.append(out)
+                        self.buffered += len(out)
+            else:
+                self.exc = exc
+        self._wake()
+
+    # -------------------------------------------------------------- waiting
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def start(self, parser: ResponseParser, streaming: bool) -> None:
+        self.parser = parser
+        self.streaming = streaming
+        self.chunks = []
+        self.buffered = 0
+        self.got_bytes = False
+        self.exc = None
+
+    def _satisfied(self, want: int) -> bool:
+        parser = self.parser
+        assert parser is not None
+        if parser.done:
+            return True
+        if want == _HEAD:
+            return parser.head_done
+        if want == _DATA:
+            return bool(self.chunks)
+        return False
+
+    async def wait(self, want: int, idle: float | None, deadline: float | None) -> None:
+        """Wait until ``want`` holds; raise the connection's error or :class:`_Timeout`."""
+        while not self._satisfied(want):
+            if self.exc is not None:
+                raise self.exc
+            if self.closed:
+                raise IncompleteBodyError("the connection closed")
+            loop = self.loop
+            waiter = self.waiter = loop.create_future()
+            self.want = want
+            self.idle = idle
+            self.deadline = deadline
+            self.last = loop.time()
+            self._arm()
+            try:
+                await waiter
+            finally:
+                self.waiter = None
+                handle = self.handle
+                if handle is not None:
+                    self.handle = None
+                    handle.cancel()
+
+    def _arm(self) -> None:
+        when = None
+        if self.idle is not None:
+            when = self.last + self.idle
+        if self.deadline is not None and (when is None or self.deadline < when):
+            when = self.deadline
+        if when is not None:
+            self.handle = self.loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self.handle = None
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        now = self.loop.time()
+        if (self.deadline is not None and now >= self.deadline) or (
+            self.idle is not None and now - self.last >= self.idle
+        ):
+            waiter.set_exception(_Timeout())
+        else:
+            self._arm()
+
+    def take(self) -> bytes:
+        """The body bytes received so far (and resume reading if paused)."""
+        chunks = self.chunks
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self.chunks = []
+        self.buffered = 0
+        if self.paused:
+            self.paused = False
+            if not self.closed:
+                self.transport.resume_reading()
+        return data
+
+    def close_now(self) -> None:
+        """Close the connection from any context (its loop may be closed)."""
+        self.closed = True
+        transport = self.transport
+        if transport is None:
+            return
+        loop = self.loop
+        if loop.is_closed():
+            _hard_close(transport)
+        else:
+            try:
+                transport.abort()
+            except RuntimeError:
+                _hard_close(transport)
+
+
+class AsyncHTTPResponse:
+    """An answer: ``status``, ``headers`` (lower-case keys), ``read()``, ``iter_chunks()``."""
+
+    __slots__ = ("_body", "_conn", "_idle", "_owner", "_url", "headers", "status")
+
+    def __init__(
+        self,
+        owner: AsyncHTTP,
+        conn: _Conn | None,
+        parser: ResponseParser,
+        url: str,
+        body: bytes | None,
+        idle: float | None,
+    ) -> None:
+        self._owner = owner
+        self._conn = conn
+        self._url = url
+        self._body = body
+        self._idle = idle
+        self.status = parser.status
+        self.headers = parser.headers
+
+    async def read(self) -> bytes:
+        """The whole body (already read for non-streaming requests)."""
+        if self._body is not None:
+            return self._body
+        parts = [chunk async for chunk in self._chunks(False)]
+        self._body = b"".join(parts)
+        return self._body
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives; each wait lasts at most the idle timeout."""
+        if self._body is not None:
+            if self._body:
+                yield self._body
+            return
+        async for chunk in self._chunks(True):
+            yield chunk
+
+    async def _chunks(self, streaming: bool) -> AsyncIterator[bytes]:
+        conn = self._conn
+        if conn is None:
+            return
+        parser = conn.parser
+        assert parser is not None
+        try:
+            while True:
+                if conn.chunks:
+                    yield conn.take()
+                    continue
+                if parser.done:
+                    self._finish()
+                    return
+                await conn.wait(_DATA, self._idle, None)
+        except _Timeout as err:
+            self._drop()
+            if streaming:
+                raise APITimeoutError(
+                    f"the stream went silent ({self._url})", url=self._url, phase="idle"
+                ) from None
+            raise APITimeoutError(
+                f"reading the answer timed out ({self._url})", url=self._url, phase="read"
+            ) from err
+        except (OSError, ProtocolError) as err:
+            self._drop()
+            raise io_error(err, self._url, streaming=streaming) from err
+        except BaseException:
+            self._drop()
+            raise
+
+    def _finish(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._owner._release(conn)
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._owner._discard(conn)
+
+    def close(self) -> None:
+        """Drop the connection unless the body was read to its end (then it is pooled)."""
+        conn = self._conn
+        if conn is None:
+            return
+        parser = conn.parser
+        if parser is not None and parser.done and not conn.chunks:
+            self._finish()
+        else:
+            self._drop()
+
+    def __del__(self) -> None:
+        conn = self._conn
+        if conn is not None:
+            self._conn = None
+            conn.dead = True
+            conn.close_now()
+
+
+class AsyncHTTP:
+    """A pool of keep-alive connections bound to the running event loop.
+
+    Built outside a loop, it binds to the loop of its first request; used from another loop
+    later, it drops the connections of the old one (without awaiting) and starts afresh.
+    """
+
+    def __init__(self, *, limit: int, verify_ssl: bool, proxy: str | None) -> None:
+        self._limit = max(1, limit)
+        self._verify = verify_ssl
+        self._context: ssl.SSLContext | None = None
+        self._proxy = parse_proxy(proxy) if proxy else None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._idle: dict[_Key, list[_Conn]] = {}
+        self._all: set[_Conn] = set()
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    # -------------------------------------------------------------- pool
+
+    def _bind(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            if self._loop is not None:
+                self._drop_all()
+            self._loop = loop
+        return loop
+
+    def _drop_all(self) -> None:
+        conns, self._all = self._all, set()
+        self._idle = {}
+        self._waiters = deque()
+        for conn in conns:
+            conn.dead = True
+            conn.close_now()
+
+    def _wake_one(self) -> None:
+        waiters = self._waiters
+        while waiters:
+            fut = waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+
+    def _discard(self, conn: _Conn) -> None:
+        if not conn.dead:
+            conn.dead = True
+            conn.close_now()
+            self._all.discard(conn)
+            self._wake_one()
+
+    def _release(self, conn: _Conn) -> None:
+        parser = conn.parser
+        if (
+            conn.dead
+            or conn.closed
+            or parser is None
+            or not parser.keep_alive
+            or not parser.done
+            or conn.loop is not self._loop
+            or conn not in self._all
+        ):
+            self._discard(conn)
+            return
+        conn.parser = None
+        conn.streaming = False
+        idle = self._idle.get(conn.key)
+        if idle is None:
+            idle = self._idle[conn.key] = []
+        idle.append(conn)
+        self._wake_one()
+
+    def _pop_idle(self, key: _Key) -> _Conn | None:
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn
+            self._discard(conn)
+        return None
+
+    def _evict_one(self) -> bool:
+        for idle in self._idle.values():
+            if idle:
+                self._discard(idle.pop(0))
+                return True
+        return False
+
+    async def _acquire(
+        self, loop: asyncio.AbstractEventLoop, target: Target, connect: float | None, fresh: bool
+    ) -> tuple[_Conn, bool]:
+        key = target.key
+        while True:
+            if not fresh:
+                conn = self._pop_idle(key)
+                if conn is not None:
+                    return conn, True
+            if len(self._all) < self._limit:
+                break
+            if self._evict_one():
+                continue
+            fut = loop.create_future()
+            self._waiters.append(fut)
+            try:
+                await fut
+            except BaseException:
+                if fut.done() and not fut.cancelled():
+                    self._wake_one()  # pass the slot on
+                raise
+        conn = _Conn(loop, key)
+        self._all.add(conn)
+        try:
+            await self._open(loop, conn, target, connect)
+        except BaseException:
+            self._discard(conn)
+            raise
+        return conn, False
+
+    def _ssl(self) -> ssl.SSLContext:
+        context = self._context
+        if context is None:
+            context = self._context = make_ssl_context(self._verify)
+        return context
+
+    async def _open(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        conn: _Conn,
+        target: Target,
+        connect: float | None,
+    ) -> None:
+        try:
+            if connect is None:
+                await self._open_inner(loop, conn, target)
+            else:
+                await asyncio.wait_for(self._open_inner(loop, conn, target), connect)
+        except asyncio.TimeoutError as err:
+            raise APITimeoutError(
+                f"connecting to {target.url} timed out", url=target.url, phase="connect"
+            ) from err
+        except (OSError, ProtocolError, _Timeout) as err:
+            raise connect_error(err, target.url) from err
+
+    async def _open_inner(
+        self, loop: asyncio.AbstractEventLoop, conn: _Conn, target: Target
+    ) -> None:
+        proxy = self._proxy
+        if proxy is None:
+            await loop.create_connection(
+                lambda: conn,
+                target.host,
+                target.port,
+                ssl=self._ssl() if target.scheme == "https" else None,
+                server_hostname=target.host if target.scheme == "https" else None,
+            )
+            return
+        await loop.create_connection(
+            lambda: conn,
+            proxy.host,
+            proxy.port,
+            ssl=self._ssl() if proxy.tls else None,
+            server_hostname=proxy.host if proxy.tls else None,
+        )
+        if target.scheme != "https":
+            return
+        authority = f"{target.host}:{target.port}"
+        extra = {"Proxy-Authorization": proxy.auth} if proxy.auth else None
+        conn.start(ResponseParser("CONNECT"), False)
+        conn.transport.write(serialize_request("CONNECT", authority, authority, {}, None, extra))
+        await conn.wait(_HEAD, None, None)
+        parser = conn.parser
+        assert parser is not None
+        if not 200 <= parser.status < 300:
+            raise APIConnectionError(
+                f"proxy error for {target.url}: CONNECT answered {parser.status}",
+                url=target.url,
+            )
+        conn.parser = None
+        transport = await loop.start_tls(
+            conn.transport, conn, self._ssl(), server_hostname=target.host
+        )
+        conn.transport = transport
+
+    async def close(self) -> None:
+        """Close every connection of this pool."""
+        self._drop_all()
+
+    def close_sync(self) -> None:
+        """Close every connection without awaiting (also from ``__del__``)."""
+        self._drop_all()
+
+    def __del__(self) -> None:
+        try:
+            conns = self._all
+        except AttributeError:
+            return
+        for conn in conns:
+            conn.dead = True
+            conn.close_now()
+
+    # -------------------------------------------------------------- send
+
+    async def send(self, request: HTTPRequest, timeout: Timeout) -> AsyncHTTPResponse:
+        """Send one attempt and read the head (and, unless streaming, the whole body)."""
+        loop = self._bind()
+        target = split_url(request.url)
+        proxy = self._proxy
+        if proxy is not None and target.scheme == "http":
+            extra = {"Proxy-Authorization": proxy.auth} if proxy.auth else None
+            payload = serialize_request(
+                request.method, request.url, target.authority, request.headers, request.body, extra
+            )
+        else:
+            payload = serialize_request(
+                request.method, target.target, target.authority, request.headers, request.body
+            )
+        deadline = None
+        if not request.stream and timeout.total is not None:
+            deadline = loop.time() + timeout.total
+        conn, reused = await self._acquire(loop, target, timeout.connect, False)
+        if reused:
+            try:
+                return await self._exchange(conn, True, target, request, payload, timeout, deadline)
+            except _Stale:
+                pass
+            conn, reused = await self._acquire(loop, target, timeout.connect, True)
+        return await self._exchange(conn, False, target, request, payload, timeout, deadline)
+
+    async def _exchange(
+        self,
+        conn: _Conn,
+        reused: bool,
+        target: Target,
+        request: HTTPRequest,
+        payload: bytes,
+        timeout: Timeout,
+        deadline: float | None,
+    ) -> AsyncHTTPResponse:
+        url = target.url
+        parser = ResponseParser(request.method)
+        stream = request.stream
+        conn.start(parser, stream)
+        read_limit = timeout.read
+        try:
+            transport = conn.transport
+            transport.write(payload)
+            body = request.body
+            if body is not None and len(body) >= _BIG_BODY:
+                transport.write(body)
+            if stream:
+                await conn.wait(_HEAD, read_limit, None)
+                return AsyncHTTPResponse(self, conn, parser, url, None, read_limit)
+            await conn.wait(_DONE, read_limit, deadline)
+        except _Timeout:
+            self._discard(conn)
+            raise APITimeoutError(
+                f"reading the answer timed out ({url})", url=url, phase="read"
+            ) from None
+        except (OSError, ProtocolError) as err:
+            self._discard(conn)
+            # The server closed the idle connection (EOF before any byte, or our write hit a
+            # closed socket): send again once. A reset after the request went out is shown
+            # to the retry policy instead (the server may have seen the request).
+            if (
+                reused
+                and not conn.got_bytes
+                and isinstance(err, (IncompleteBodyError, BrokenPipeError))
+            ):
+                raise _Stale() from err
+            raise io_error(err, url) from err
+        except BaseException:
+            self._discard(conn)
+            raise
+        data = conn.take()
+        self._release(conn)
+        return AsyncHTTPResponse(self, None, parser, url, data, read_limit)

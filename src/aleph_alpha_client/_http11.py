@@ -1,0 +1,431 @@
+"""A sans-I/O HTTP/1.1 client: request serializer and incremental response parser.
+
+No sockets here: the sync and async transports feed received bytes to
+:class:`ResponseParser` and send what :func:`serialize_request` builds. The parser handles
+the status line, headers (repeated ones joined with ``", "``), 1xx answers (skipped),
+``Content-Length``, ``chunked`` (extensions and trailers) and read-until-close bodies,
+bodiless answers (HEAD, 204, 304, 2xx to CONNECT), the keep-alive decision and incremental
+``gzip`` / ``deflate`` decoding. Malformed input raises :class:`ProtocolError`; a body that
+ends before its framing says raises :class:`IncompleteBodyError`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+from ._exceptions import InvalidArgumentError
+
+__all__ = [
+    "MAX_HEAD_SIZE",
+    "IncompleteBodyError",
+    "ProtocolError",
+    "ResponseParser",
+    "serialize_request",
+]
+
+#: The largest response head (status line + headers) accepted.
+MAX_HEAD_SIZE = 64 * 1024
+#: The longest chunk-size line (with extensions) accepted.
+_MAX_CHUNK_LINE = 4096
+
+_NONE = 0  # no body
+_LENGTH = 1  # Content-Length
+_CHUNKED = 2  # Transfer-Encoding: chunked
+_CLOSE = 3  # until the connection closes
+
+# chunked sub-states
+_C_SIZE = 0  # waiting for a chunk-size line
+_C_DATA = 1  # inside chunk data
+_C_CRLF = 2  # waiting for the CRLF after chunk data
+_C_TRAILER = 3  # reading trailer lines after the last chunk
+
+_BAD_HEADER_CHARS = ("\r", "\n", "\0")
+
+
+class ProtocolError(Exception):
+    """The peer sent something that is not valid HTTP/1.1; the message says what."""
+
+
+class IncompleteBodyError(ProtocolError):
+    """The connection ended before the body its framing announced was complete."""
+
+
+def _check_header(name: str, value: str) -> None:
+    for ch in _BAD_HEADER_CHARS:
+        if ch in name or ch in value:
+            raise InvalidArgumentError(
+                f"header {name!r}: names and values must not contain CR, LF or NUL"
+            )
+    if not name or ":" in name or " " in name or "\t" in name:
+        raise InvalidArgumentError(f"header {name!r}: not a valid header name")
+
+
+def serialize_request(
+    method: str,
+    target: str,
+    host: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    extra_headers: dict[str, str] | None = None,
+) -> bytes:
+    """The request head (and a small body) as bytes ready for one ``sendall``.
+
+    ``Host`` and ``Content-Length`` are added unless ``headers`` has them; ``body`` is
+    appended only when it is below 64 KiB (send larger bodies separately).
+    """
+    if any(ch in method for ch in " \r\n\0") or not method:
+        raise InvalidArgumentError(f"method {method!r}: not a valid HTTP method")
+    if any(ch in target for ch in " \r\n\0"):
+        raise InvalidArgumentError("url: must not contain spaces or line breaks")
+    lines = [f"{method} {target} HTTP/1.1"]
+    has_host = has_length = False
+    for name, value in headers.items():
+        _check_header(name, value)
+        low = name.lower()
+        if low == "host":
+            has_host = True
+        elif low == "content-length":
+            has_length = True
+        lines.append(f"{name}: {value}")
+    if extra_headers:
+        for name, value in extra_headers.items():
+            _check_header(name, value)
+            lines.append(f"{name}: {value}")
+    if not has_host:
+        _check_header("Host", host)
+        lines.insert(1, f"Host: {host}")
+    if not has_length and (body is not None or method in ("POST", "PUT", "PATCH")):
+        lines.append(f"Content-Length: {0 if body is None else len(body)}")
+    lines.append("\r\n")
+    try:
+        head = "\r\n".join(lines).encode("latin-1")
+    except UnicodeEncodeError as err:
+        raise InvalidArgumentError(
+            "headers: names and values must be latin-1 encodable (encode non-ASCII values)"
+        ) from err
+    if body and len(body) < 65536:
+        return head + body
+    return head
+
+
+class _Decoder:
+    """Incremental gzip/deflate decoding (deflate: zlib-wrapped, or raw as some servers do)."""
+
+    __slots__ = ("_obj", "_raw_fallback")
+
+    def __init__(self, encoding: str) -> None:
+        if encoding == "gzip" or encoding == "x-gzip":
+            self._obj: Any = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            self._raw_fallback = False
+        else:
+            self._obj = zlib.decompressobj()
+            self._raw_fallback = True
+
+    def decode(self, data: bytes) -> bytes:
+        try:
+            out: bytes = self._obj.decompress(data)
+        except zlib.error as err:
+            if self._raw_fallback:
+                self._raw_fallback = False
+                self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
+                return self.decode(data)
+            raise ProtocolError(f"the body could not be decompressed: {err}") from err
+        self._raw_fallback = False
+        return out
+
+    def flush(self) -> bytes:
+        try:
+            out: bytes = self._obj.flush()
+        except zlib.error as err:
+            raise ProtocolError(f"the body could not be decompressed: {err}") from err
+        return out
+
+
+class ResponseParser:
+    """Parses one response at a time from the bytes of a connection.
+
+    ``feed(data)`` returns the decoded body bytes it found (``b""`` if none); ``head_done``,
+    ``status``, ``headers`` are set once the head is in, ``done`` once the message ended.
+    ``keep_alive`` says whether the connection can carry another request afterwards.
+    """
+
+    __slots__ = (
+        "_buf",
+        "_chunk_left",
+        "_chunk_state",
+        "_connect",
+        "_decoder",
+        "_left",
+        "_mode",
+        "_no_body",
+        "done",
+        "head_done",
+        "headers",
+        "keep_alive",
+        "reason",
+        "status",
+        "version",
+    )
+
+    def __init__(self, method: str = "GET") -> None:
+        self._no_body = method == "HEAD"
+        self._connect = method == "CONNECT"
+        self._buf = b""
+        self._mode = _NONE
+        self._left = 0
+        self._chunk_state = _C_SIZE
+        self._chunk_left = 0
+        self._decoder: _Decoder | None = None
+        self.head_done = False
+        self.done = False
+        self.keep_alive = True
+        self.status = 0
+        self.reason = ""
+        self.version = ""
+        self.headers: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ head
+
+    def _parse_head(self) -> bool:
+        """Parse a complete head from ``_buf`` if there is one; skips 1xx answers."""
+        while True:
+            buf = self._buf
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                # tolerate bare-LF heads, as browsers do
+                end_lf = buf.find(b"\n\n")
+                if end_lf < 0:
+                    if len(buf) > MAX_HEAD_SIZE:
+                        raise ProtocolError(
+                            f"the response head is larger than {MAX_HEAD_SIZE} bytes"
+                        )
+                    if buf and not b"HTTP/".startswith(buf[:5]) and not buf.startswith(b"HTTP/"):
+                        raise ProtocolError(f"not an HTTP response: {buf[:40]!r}")
+                    return False
+                head, rest = buf[:end_lf], buf[end_lf + 2 :]
+            else:
+                head, rest = buf[:end], buf[end + 4 :]
+            if len(head) > MAX_HEAD_SIZE:
+                raise ProtocolError(f"the response head is larger than {MAX_HEAD_SIZE} bytes")
+            self._buf = rest
+            status = self._parse_head_text(head)
+            if 100 <= status < 200 and status != 101:
+                continue  # informational: the real answer follows
+            return True
+
+    def _parse_head_text(self, head: bytes) -> int:
+        text = head.decode("latin-1")
+        lines = text.split("\r\n") if "\r\n" in text else text.split("\n")
+        status_line = lines[0]
+        parts = status_line.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
+            raise ProtocolError(f"malformed status line: {status_line[:100]!r}")
+        code = parts[1]
+        if len(code) != 3 or not code.isdigit():
+            raise ProtocolError(f"malformed status code in {status_line[:100]!r}")
+        status = int(code)
+        if status < 100:
+            raise ProtocolError(f"malformed status code in {status_line[:100]!r}")
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            if not line:
+                continue
+            if line[0] in " \t":
+                raise ProtocolError("obsolete header line folding is not supported")
+            name, sep, value = line.partition(":")
+            if not sep or not name or name != name.strip():
+                raise ProtocolError(f"malformed header line: {line[:100]!r}")
+            name = name.lower()
+            value = value.strip(" \t")
+            old = headers.get(name)
+            headers[name] = value if old is None else old + ", " + value
+        self.version = parts[0]
+        self.status = status
+        self.reason = parts[2] if len(parts) > 2 else ""
+        self.headers = headers
+        return status
+
+    def _setup_body(self) -> None:
+        headers = self.headers
+        status = self.status
+        conn = headers.get("connection", "").lower()
+        if self.version == "HTTP/1.0":
+            self.keep_alive = "keep-alive" in conn
+        else:
+            self.keep_alive = "close" not in conn
+        if (
+            self._no_body
+            or status in (204, 304)
+            or 100 <= status < 200
+            or (self._connect and 200 <= status < 300)
+        ):
+            self._mode = _NONE
+            return
+        te = headers.get("transfer-encoding")
+        if te is not None:
+            codings = [c.strip().lower() for c in te.split(",")]
+            if codings[-1] != "chunked":
+                self._mode = _CLOSE
+                self.keep_alive = False
+            else:
+                self._mode = _CHUNKED
+            if "content-length" in headers:
+                self.keep_alive = False  # both framings: do not trust the connection again
+        else:
+            cl = headers.get("content-length")
+            if cl is not None:
+                values = {v.strip() for v in cl.split(",")}
+                if len(values) != 1:
+                    raise ProtocolError(f"conflicting Content-Length values: {cl!r}")
+                value = values.pop()
+                if not value.isdigit():
+                    raise ProtocolError(f"malformed Content-Length: {cl!r}")
+                self._left = int(value)
+                self._mode = _LENGTH
+            else:
+                self._mode = _CLOSE
+                self.keep_alive = False
+        encoding = headers.get("content-encoding", "").strip().lower()
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            self._decoder = _Decoder(encoding)
+
+    # ------------------------------------------------------------------ body
+
+    def feed(self, data: bytes) -> bytes:
+        """Consume received bytes; return the decoded body bytes among them."""
+        if self.done:
+            if data:
+                self.keep_alive = False  # bytes nobody asked for: never reuse
+            return b""
+        if not self.head_done:
+            self._buf = self._buf + data if self._buf else data
+            if not self._parse_head():
+                return b""
+            self.head_done = True
+            self._setup_body()
+            data, self._buf = self._buf, b""
+            if self._mode == _NONE:
+                self.done = True
+                if data:
+                    self.keep_alive = False
+                return b""
+            if not data:
+                if self._mode == _LENGTH and self._left == 0:
+                    self.done = True
+                return b""
+        mode = self._mode
+        if mode == _LENGTH:
+            left = self._left
+            n = len(data)
+            if n >= left:
+                if n > left:
+                    self.keep_alive = False
+                    data = data[:left]
+                self._left = 0
+                self.done = True
+            else:
+                self._left = left - n
+            out = data
+        elif mode == _CHUNKED:
+            out = self._feed_chunked(data)
+        else:
+            out = data
+        decoder = self._decoder
+        if decoder is not None:
+            out = decoder.decode(out)
+            if self.done:
+                out += decoder.flush()
+        return out
+
+    def _feed_chunked(self, data: bytes) -> bytes:
+        buf = self._buf + data if self._buf else data
+        self._buf = b""
+        pos = 0
+        end = len(buf)
+        out: list[bytes] = []
+        state = self._chunk_state
+        left = self._chunk_left
+        while pos < end:
+            if state == _C_DATA:
+                take = min(left, end - pos)
+                out.append(buf[pos : pos + take])
+                pos += take
+                left -= take
+                if left == 0:
+                    state = _C_CRLF
+            elif state == _C_CRLF:
+                if end - pos < 2:
+                    if buf[pos : pos + 1] not in (b"\r", b"\n"):
+                        raise ProtocolError("missing CRLF after chunk data")
+                    if buf[pos : pos + 1] == b"\n":
+                        pos += 1
+                        state = _C_SIZE
+                        continue
+                    break
+                if buf[pos : pos + 2] == b"\r\n":
+                    pos += 2
+                elif buf[pos : pos + 1] == b"\n":
+                    pos += 1
+                else:
+                    raise ProtocolError("missing CRLF after chunk data")
+                state = _C_SIZE
+            elif state == _C_SIZE:
+                nl = buf.find(b"\n", pos)
+                if nl < 0:
+                    if end - pos > _MAX_CHUNK_LINE:
+                        raise ProtocolError("chunk-size line too long")
+                    break
+                line = buf[pos:nl]
+                pos = nl + 1
+                semi = line.find(b";")
+                if semi >= 0:
+                    line = line[:semi]
+                line = line.strip(b" \t\r")
+                try:
+                    if not line or line.startswith((b"-", b"+", b"0x", b"0X")):
+                        raise ValueError
+                    left = int(line, 16)
+                except ValueError:
+                    raise ProtocolError(f"malformed chunk size: {line[:40]!r}") from None
+                state = _C_DATA if left else _C_TRAILER
+            else:  # trailers: lines until an empty one
+                nl = buf.find(b"\n", pos)
+                if nl < 0:
+                    if end - pos > MAX_HEAD_SIZE:
+                        raise ProtocolError("chunked trailers too large")
+                    break
+                line = buf[pos:nl]
+                pos = nl + 1
+                if line in (b"", b"\r"):
+                    self.done = True
+                    if pos < end:
+                        self.keep_alive = False
+                    pos = end
+                    break
+        if pos < end and not self.done:
+            self._buf = buf[pos:]
+        self._chunk_state = state
+        self._chunk_left = left
+        if len(out) == 1:
+            return out[0]
+        return b"".join(out)
+
+    def feed_eof(self) -> bytes:
+        """The connection closed: the rest of a read-until-close body, or an error."""
+        if self.done:
+            return b""
+        self.keep_alive = False
+        if not self.head_done:
+            if self._buf:
+                raise ProtocolError("the connection closed in the middle of the response head")
+            raise IncompleteBodyError("the connection closed before a response arrived")
+        if self._mode == _CLOSE:
+            self.done = True
+            decoder = self._decoder
+            return decoder.flush() if decoder is not None else b""
+        if self._mode == _LENGTH:
+            raise IncompleteBodyError(
+                f"the connection closed with {self._left} bytes of the body missing"
+            )
+        raise IncompleteBodyError("the connection closed inside the chunked body")

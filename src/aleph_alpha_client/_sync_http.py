@@ -1,0 +1,516 @@
+"""The blocking HTTP/1.1 transport of ``Client``: stdlib sockets + the sans-I/O ``_http11``.
+
+Keep-alive connections are pooled per (scheme, host, port) in a thread-safe LIFO that keeps
+at most ``pool_size`` idle sockets and never blocks. A request on a reused idle connection
+that fails before any byte of the answer arrived is sent once more on a fresh connection
+(the server had closed the idle connection). Every OS/TLS error is mapped to our typed
+errors; nothing foreign escapes.
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+from ._exceptions import (
+    APIConnectionError,
+    APITimeoutError,
+    IncompleteStreamError,
+    InvalidArgumentError,
+)
+from ._http11 import IncompleteBodyError, ProtocolError, ResponseParser, serialize_request
+
+if TYPE_CHECKING:
+    from ._config import Timeout
+    from ._transport import HTTPRequest
+
+__all__ = ["SyncHTTP", "SyncHTTPResponse", "Target", "parse_proxy", "split_url"]
+
+_RECV = 65536
+_BIG_BODY = 65536
+
+_Key = tuple[str, str, int]
+
+
+class Target:
+    """A URL split into what a connection and a request line need."""
+
+    __slots__ = ("authority", "host", "key", "port", "scheme", "target", "url")
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https"):
+            raise InvalidArgumentError(f"url: only http and https are supported, got {url!r}")
+        host = parts.hostname
+        if not host:
+            raise InvalidArgumentError(f"url: no host in {url!r}")
+        try:
+            port = parts.port or (443 if scheme == "https" else 80)
+        except ValueError as err:
+            raise InvalidArgumentError(f"url: bad port in {url!r}") from err
+        default = 443 if scheme == "https" else 80
+        shown = f"[{host}]" if ":" in host else host
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.key: _Key = (scheme, host, port)
+        self.authority = shown if port == default else f"{shown}:{port}"
+        path = parts.path or "/"
+        self.target = path + ("?" + parts.query if parts.query else "")
+        self.url = url
+
+
+_targets: dict[str, Target] = {}
+
+
+def split_url(url: str) -> Target:
+    """The :class:`Target` of a URL (cached: clients send to few URLs)."""
+    target = _targets.get(url)
+    if target is None:
+        target = Target(url)
+        if len(_targets) > 512:
+            _targets.clear()
+        _targets[url] = target
+    return target
+
+
+class Proxy:
+    """A proxy from the environment: where it listens and its ``Proxy-Authorization``."""
+
+    __slots__ = ("auth", "host", "port", "tls")
+
+    def __init__(self, host: str, port: int, auth: str | None, tls: bool) -> None:
+        self.host = host
+        self.port = port
+        self.auth = auth
+        self.tls = tls
+
+
+def parse_proxy(url: str) -> Proxy:
+    """Parse a proxy URL like ``http://user:pass@proxy:3128`` (scheme defaults to http)."""
+    if "://" not in url:
+        url = "http://" + url
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise InvalidArgumentError("proxy: no host in the proxy URL from the environment")
+    tls = parts.scheme.lower() == "https"
+    try:
+        port = parts.port or (443 if tls else 80)
+    except ValueError as err:
+        raise InvalidArgumentError("proxy: bad port in the proxy URL") from err
+    auth = None
+    if parts.username is not None:
+        user = unquote(parts.username)
+        password = unquote(parts.password or "")
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        auth = "Basic " + token
+    return Proxy(parts.hostname, port, auth, tls)
+
+
+def make_ssl_context(verify: bool) -> ssl.SSLContext:
+    """The TLS context of a transport (made once)."""
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+# ------------------------------------------------------------------------------ errors
+
+
+def _short(err: BaseException) -> str:
+    text = str(err) or type(err).__name__
+    return text if len(text) < 300 else text[:300] + "..."
+
+
+def connect_error(err: BaseException, url: str) -> APIConnectionError:
+    """Map an error while opening a connection (DNS, TCP, TLS, proxy)."""
+    if isinstance(err, APIConnectionError):
+        return err
+    if isinstance(err, socket.gaierror):
+        return APIConnectionError(f"could not resolve the host of {url}", url=url)
+    if isinstance(err, TimeoutError):
+        return APITimeoutError(f"connecting to {url} timed out", url=url, phase="connect")
+    if isinstance(err, ssl.SSLError):
+        return APIConnectionError(f"TLS error talking to {url}: {_short(err)}", url=url)
+    if isinstance(err, ProtocolError):
+        return APIConnectionError(f"malformed answer from the proxy for {url}: {err}", url=url)
+    return APIConnectionError(f"could not connect to {url}: {_short(err)}", url=url)
+
+
+def io_error(err: BaseException, url: str, *, streaming: bool = False) -> APIConnectionError:
+    """Map an error while sending or reading (after the connection was opened)."""
+    if isinstance(err, APIConnectionError):
+        return err
+    if isinstance(err, TimeoutError):
+        if streaming:
+            return APITimeoutError(f"the stream went silent ({url})", url=url, phase="idle")
+        return APITimeoutError(f"reading the answer timed out ({url})", url=url, phase="read")
+    if isinstance(err, IncompleteBodyError):
+        if streaming:
+            return IncompleteStreamError(  # type: ignore[return-value]
+                f"the connection broke in the middle of the stream ({url}): {err}"
+            )
+        return APIConnectionError(f"connection to {url} failed: {err}", url=url)
+    if isinstance(err, ProtocolError):
+        return APIConnectionError(f"malformed HTTP answer from {url}: {err}", url=url)
+    if isinstance(err, ssl.SSLError):
+        return APIConnectionError(f"TLS error talking to {url}: {_short(err)}", url=url)
+    if streaming and isinstance(err, (ConnectionResetError, BrokenPipeError)):
+        return IncompleteStreamError(  # type: ignore[return-value]
+            f"the connection broke in the middle of the stream ({url})"
+        )
+    return APIConnectionError(f"connection to {url} failed: {_short(err)}", url=url)
+
+
+class _Stale(Exception):
+    """A reused idle connection failed before any answer byte: send again on a fresh one."""
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+# ------------------------------------------------------------------------------ response
+
+
+class SyncHTTPResponse:
+    """An answer: ``status``, ``headers`` (lower-case keys), ``read()``, ``iter_chunks()``."""
+
+    __slots__ = (
+        "_body",
+        "_idle",
+        "_key",
+        "_owner",
+        "_parser",
+        "_pending",
+        "_sock",
+        "_url",
+        "headers",
+        "status",
+    )
+
+    def __init__(
+        self,
+        owner: SyncHTTP,
+        key: _Key,
+        sock: socket.socket | None,
+        parser: ResponseParser,
+        url: str,
+        body: bytes | None,
+        pending: bytes,
+        idle: float | None,
+    ) -> None:
+        self._owner = owner
+        self._key = key
+        self._sock = sock
+        self._parser = parser
+        self._url = url
+        self._body = body
+        self._pending = pending
+        self._idle = idle
+        self.status = parser.status
+        self.headers = parser.headers
+
+    def read(self) -> bytes:
+        """The whole body (already read for non-streaming requests)."""
+        if self._body is not None:
+            return self._body
+        parts = [self._pending] if self._pending else []
+        self._pending = b""
+        try:
+            for chunk in self._chunks(False):
+                parts.append(chunk)
+        finally:
+            self.close()
+        self._body = b"".join(parts)
+        return self._body
+
+    def iter_chunks(self) -> Iterator[bytes]:
+        """The body as it arrives, in large pieces; each read waits at most the idle timeout."""
+        if self._body is not None:
+            if self._body:
+                yield self._body
+            return
+        pending = self._pending
+        if pending:
+            self._pending = b""
+            yield pending
+        yield from self._chunks(True)
+
+    def _chunks(self, streaming: bool) -> Iterator[bytes]:
+        sock = self._sock
+        parser = self._parser
+        if sock is None or parser.done:
+            self._finish()
+            return
+        url = self._url
+        try:
+            sock.settimeout(self._idle)
+            recv = sock.recv
+            feed = parser.feed
+            while True:
+                data = recv(_RECV)
+                out = feed(data) if data else parser.feed_eof()
+                if parser.done:
+                    self._finish()
+                    if out:
+                        yield out
+                    return
+                if out:
+                    yield out
+        except (OSError, ProtocolError) as err:
+            self._drop()
+            raise io_error(err, url, streaming=streaming) from err
+
+    def _finish(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            if self._parser.keep_alive and self._parser.done:
+                self._owner._release(self._key, sock)
+            else:
+                _close(sock)
+
+    def _drop(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            _close(sock)
+
+    def close(self) -> None:
+        """Drop the connection unless the body was read to its end (then it is pooled)."""
+        if self._parser.done:
+            self._finish()
+        else:
+            self._drop()
+
+    def __del__(self) -> None:
+        sock = self._sock
+        if sock is not None:
+            self._sock = None
+            _close(sock)
+
+
+# ------------------------------------------------------------------------------ transport
+
+
+class SyncHTTP:
+    """A pool of keep-alive connections shared by a client and its copies; thread-safe."""
+
+    def __init__(self, *, pool_size: int, verify_ssl: bool, proxy: str | None) -> None:
+        self._pool_size = max(0, pool_size)
+        self._verify = verify_ssl
+        self._context: ssl.SSLContext | None = None
+        self._proxy = parse_proxy(proxy) if proxy else None
+        self._idle: dict[_Key, list[socket.socket]] = {}
+        self._lock = threading.Lock()
+
+    # -------------------------------------------------------------- pool
+
+    def _pop(self, key: _Key) -> socket.socket | None:
+        with self._lock:
+            idle = self._idle.get(key)
+            if idle:
+                return idle.pop()
+        return None
+
+    def _release(self, key: _Key, sock: socket.socket) -> None:
+        with self._lock:
+            idle = self._idle.get(key)
+            if idle is None:
+                idle = self._idle[key] = []
+            if len(idle) < self._pool_size:
+                idle.append(sock)
+                return
+        _close(sock)
+
+    def close(self) -> None:
+        """Close every idle connection (the transport stays usable)."""
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for socks in idle.values():
+            for sock in socks:
+                _close(sock)
+
+    def __del__(self) -> None:
+        try:
+            idle = self._idle
+        except AttributeError:
+            return
+        for socks in idle.values():
+            for sock in socks:
+                _close(sock)
+
+    # -------------------------------------------------------------- connect
+
+    def _ssl(self) -> ssl.SSLContext:
+        context = self._context
+        if context is None:
+            context = self._context = make_ssl_context(self._verify)
+        return context
+
+    def _connect(self, target: Target, timeout: float | None) -> socket.socket:
+        proxy = self._proxy
+        host, port = (target.host, target.port) if proxy is None else (proxy.host, proxy.port)
+        sock: socket.socket | None = None
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if proxy is not None and proxy.tls:
+                sock = self._ssl().wrap_socket(sock, server_hostname=proxy.host)
+            if target.scheme == "https":
+                if proxy is not None:
+                    self._tunnel(sock, target, proxy)
+                sock = self._ssl().wrap_socket(sock, server_hostname=target.host)
+            return sock
+        except (OSError, ProtocolError) as err:
+            if sock is not None:
+                _close(sock)
+            raise connect_error(err, target.url) from err
+        except BaseException:
+            if sock is not None:
+                _close(sock)
+            raise
+
+    def _tunnel(self, sock: socket.socket, target: Target, proxy: Proxy) -> None:
+        authority = f"{target.host}:{target.port}"
+        extra = {"Proxy-Authorization": proxy.auth} if proxy.auth else None
+        sock.sendall(serialize_request("CONNECT", authority, authority, {}, None, extra))
+        parser = ResponseParser("CONNECT")
+        while not parser.head_done:
+            data = sock.recv(_RECV)
+            if not data:
+                parser.feed_eof()
+            parser.feed(data)
+        if not 200 <= parser.status < 300:
+            raise APIConnectionError(
+                f"proxy error for {target.url}: CONNECT answered {parser.status}",
+                url=target.url,
+            )
+
+    # -------------------------------------------------------------- send
+
+    def send(self, request: HTTPRequest, timeout: Timeout) -> SyncHTTPResponse:
+        """Send one attempt and read the head (and, unless streaming, the whole body)."""
+        started = time.monotonic()
+        target = split_url(request.url)
+        proxy = self._proxy
+        if proxy is not None and target.scheme == "http":
+            extra = {"Proxy-Authorization": proxy.auth} if proxy.auth else None
+            payload = serialize_request(
+                request.method, request.url, target.authority, request.headers, request.body, extra
+            )
+        else:
+            payload = serialize_request(
+                request.method, target.target, target.authority, request.headers, request.body
+            )
+        deadline = None
+        if not request.stream and timeout.total is not None:
+            deadline = started + timeout.total
+        sock = self._pop(target.key)
+        if sock is not None:
+            try:
+                return self._exchange(sock, True, target, request, payload, timeout, deadline)
+            except _Stale:
+                pass
+        sock = self._connect(target, timeout.connect)
+        return self._exchange(sock, False, target, request, payload, timeout, deadline)
+
+    def _exchange(
+        self,
+        sock: socket.socket,
+        reused: bool,
+        target: Target,
+        request: HTTPRequest,
+        payload: bytes,
+        timeout: Timeout,
+        deadline: float | None,
+    ) -> SyncHTTPResponse:
+        url = target.url
+        parser = ResponseParser(request.method)
+        read_limit = timeout.read
+        got_bytes = False
+        body = request.body
+        try:
+            sock.settimeout(_limit(read_limit, deadline, url))
+            try:
+                sock.sendall(payload)
+                if body is not None and len(body) >= _BIG_BODY:
+                    sock.sendall(body)
+            except TimeoutError:
+                raise
+            except OSError as err:
+                if reused:
+                    raise _Stale() from err
+                raise
+            out = b""
+            while True:
+                data = sock.recv(_RECV)
+                if not data:
+                    if reused and not got_bytes:
+                        raise _Stale()
+                    if not got_bytes:
+                        raise APIConnectionError(
+                            f"the server closed the connection without answering ({url})",
+                            url=url,
+                        )
+                    out = parser.feed_eof()
+                else:
+                    got_bytes = True
+                    out = parser.feed(data)
+                if parser.head_done:
+                    break
+                if deadline is not None:
+                    sock.settimeout(_limit(read_limit, deadline, url))
+            if request.stream:
+                response = SyncHTTPResponse(
+                    self, target.key, sock, parser, url, None, out, read_limit
+                )
+                if parser.done:
+                    response._finish()
+                return response
+            parts = [out] if out else []
+            while not parser.done:
+                if deadline is not None:
+                    sock.settimeout(_limit(read_limit, deadline, url))
+                data = sock.recv(_RECV)
+                out = parser.feed(data) if data else parser.feed_eof()
+                if out:
+                    parts.append(out)
+        except _Stale:
+            _close(sock)
+            raise
+        except (OSError, ProtocolError, APIConnectionError) as err:
+            _close(sock)
+            raise io_error(err, url) from err
+        except BaseException:
+            _close(sock)
+            raise
+        if parser.keep_alive:
+            self._release(target.key, sock)
+        else:
+            _close(sock)
+        body_bytes = parts[0] if len(parts) == 1 else b"".join(parts)
+        return SyncHTTPResponse(self, target.key, None, parser, url, body_bytes, b"", read_limit)
+
+
+def _limit(read: float | None, deadline: float | None, url: str) -> float | None:
+    """The socket timeout now: the idle limit, cut to what is left before the deadline."""
+    if deadline is None:
+        return read
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise APITimeoutError(f"reading the answer timed out ({url})", url=url, phase="read")
+    if read is None or remaining < read:
+        return remaining
+    return read
