@@ -348,8 +348,10 @@ class AsyncHTTPResponse:
         conn = self._conn
         if conn is not None:
             self._conn = None
-            conn.dead = True
-            conn.close_now()
+            try:
+                self._owner._discard(conn)
+            except Exception:
+                conn.close_now()
 
 
 class AsyncHTTP:

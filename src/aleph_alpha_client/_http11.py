@@ -234,7 +234,7 @@ class ResponseParser:
             if line[0] in " \t":
                 raise ProtocolError("obsolete header line folding is not supported")
             name, sep, value = line.partition(":")
-            if not sep or not name or name != name.strip():
+            if not sep or not name or " " in name or "\t" in name:
                 raise ProtocolError(f"malformed header line: {line[:100]!r}")
             name = name.lower()
             value = value.strip(" \t")

@@ -10,6 +10,7 @@ errors; nothing foreign escapes.
 from __future__ import annotations
 
 import base64
+import select
 import socket
 import ssl
 import threading
@@ -171,6 +172,35 @@ def io_error(err: BaseException, url: str, *, streaming: bool = False) -> APICon
     return APIConnectionError(f"connection to {url} failed: {_short(err)}", url=url)
 
 
+def _still_open(sock: socket.socket) -> bool:
+    """Whether an idle keep-alive socket can carry a request: nothing may be readable on it.
+
+    Readable means the server closed it (EOF), reset it or sent bytes nobody asked for. A TLS
+    socket may also have records that carry no data (TLS 1.3 session tickets): those are
+    consumed here.
+    """
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    if not poller.poll(0):
+        return True
+    if not isinstance(sock, ssl.SSLSocket):
+        return False
+    timeout = sock.gettimeout()
+    try:
+        sock.setblocking(False)
+        sock.recv(1)
+    except ssl.SSLWantReadError:
+        return True
+    except OSError:
+        return False
+    finally:
+        try:
+            sock.settimeout(timeout)
+        except OSError:
+            pass
+    return False  # data or EOF
+
+
 class _Stale(Exception):
     """A reused idle connection failed before any answer byte: send again on a fresh one."""
 
@@ -318,11 +348,15 @@ class SyncHTTP:
     # -------------------------------------------------------------- pool
 
     def _pop(self, key: _Key) -> socket.socket | None:
-        with self._lock:
-            idle = self._idle.get(key)
-            if idle:
-                return idle.pop()
-        return None
+        while True:
+            with self._lock:
+                idle = self._idle.get(key)
+                if not idle:
+                    return None
+                sock = idle.pop()
+            if _still_open(sock):
+                return sock
+            _close(sock)
 
     def _release(self, key: _Key, sock: socket.socket) -> None:
         with self._lock:
