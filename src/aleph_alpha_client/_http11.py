@@ -11,6 +11,7 @@ ends before its framing says raises :class:`IncompleteBodyError`.
 
 from __future__ import annotations
 
+import re
 import zlib
 from typing import Any
 
@@ -41,6 +42,7 @@ _C_CRLF = 2  # waiting for the CRLF after chunk data
 _C_TRAILER = 3  # reading trailer lines after the last chunk
 
 _BAD_HEADER_CHARS = ("\r", "\n", "\0")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})(?:;[^\r\n]*)?\r\n")
 
 
 class ProtocolError(Exception):
@@ -344,6 +346,7 @@ class ResponseParser:
         pos = 0
         end = len(buf)
         out: list[bytes] = []
+        size_match = _CHUNK_SIZE.match
         state = self._chunk_state
         left = self._chunk_left
         while pos < end:
@@ -371,6 +374,21 @@ class ResponseParser:
                     raise ProtocolError("missing CRLF after chunk data")
                 state = _C_SIZE
             elif state == _C_SIZE:
+                match = size_match(buf, pos)
+                if match is not None:  # fast path: "<hex>[;ext]\r\n"
+                    left = int(match.group(1), 16)
+                    pos = match.end()
+                    if not left:
+                        state = _C_TRAILER
+                        continue
+                    stop = pos + left
+                    if stop + 2 <= end and buf.startswith(b"\r\n", stop):
+                        out.append(buf[pos:stop])  # the whole chunk is here
+                        pos = stop + 2
+                        left = 0
+                        continue
+                    state = _C_DATA
+                    continue
                 nl = buf.find(b"\n", pos)
                 if nl < 0:
                     if end - pos > _MAX_CHUNK_LINE:

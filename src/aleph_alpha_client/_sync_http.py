@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["SyncHTTP", "SyncHTTPResponse", "Target", "parse_proxy", "split_url"]
 
 _RECV = 65536
+_STREAM_RECV = 262144  # streams: large reads, decoded in bulk
 _BIG_BODY = 65536
 
 _Key = tuple[str, str, int]
@@ -291,7 +292,7 @@ class SyncHTTPResponse:
             recv = sock.recv
             feed = parser.feed
             while True:
-                data = recv(_RECV)
+                data = recv(_STREAM_RECV)
                 out = feed(data) if data else parser.feed_eof()
                 if parser.done:
                     self._finish()
