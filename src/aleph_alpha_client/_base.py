@@ -8,7 +8,12 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from ._config import ClientConfig, Timeout, check_max_retry_after
-from ._exceptions import APIResponseValidationError, InvalidArgumentError, MissingDependencyError
+from ._exceptions import (
+    APIResponseValidationError,
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    MissingDependencyError,
+)
 from ._transport import HTTPRequest
 from ._wire import base_headers, build_get
 from .version import MIN_API_VERSION
@@ -107,8 +112,14 @@ class BaseClient:
         if timeout is not _UNSET:
             changes["timeout"] = Timeout.coerce(timeout)
         if hosting is not _UNSET:
+            if hosting is not None and not isinstance(hosting, str):
+                raise InvalidArgumentTypeError(f"hosting: expected a str or None, got {hosting!r}")
             changes["hosting"] = hosting
         if tags is not _UNSET:
+            if tags is not None and (
+                isinstance(tags, str) or not all(isinstance(t, str) for t in tags)
+            ):
+                raise InvalidArgumentTypeError("tags: expected a list of strings")
             changes["tags"] = None if tags is None else tuple(tags)
         if nice is not None:
             changes["nice"] = bool(nice)

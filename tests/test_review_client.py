@@ -1,0 +1,64 @@
+"""Review findings on the client shells, config and chat models: each test failed before its fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from aleph_alpha_client import (
+    AsyncClient,
+    ChatRequest,
+    Client,
+    InvalidArgumentTypeError,
+    Message,
+    Role,
+)
+from conftest import TOKEN
+from scripted_server import Reply, ScriptedServer
+
+CHAT_ANSWER = {
+    "id": "c1",
+    "choices": [
+        {"finish_reason": "stop", "index": 0, "message": {"role": "assistant", "content": "ok"}}
+    ],
+    "model": "m",
+    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+}
+
+
+def chat_request(**kw: Any) -> ChatRequest:
+    return ChatRequest(model="m", messages=[Message(role=Role.User, content="hi")], **kw)
+
+
+# ------------------------------------------------------------------ with_options validation
+
+
+@pytest.mark.parametrize("make", [Client, AsyncClient])
+def test_with_options_rejects_a_string_for_tags(make: Any, server: ScriptedServer) -> None:
+    # The constructor rejects tags="abc"; with_options used to send ["a", "b", "c"].
+    client = make(TOKEN, host=server.url)
+    with pytest.raises(InvalidArgumentTypeError, match="tags"):
+        client.with_options(tags="abc")
+    with pytest.raises(InvalidArgumentTypeError, match="tags"):
+        client.with_options(tags=["ok", 3])
+    assert client.with_options(tags=("a", "b")).tags == ["a", "b"]
+    assert client.with_options(tags=None).tags is None
+
+
+@pytest.mark.parametrize("make", [Client, AsyncClient])
+def test_with_options_rejects_a_hosting_that_is_not_a_string(
+    make: Any, server: ScriptedServer
+) -> None:
+    client = make(TOKEN, host=server.url)
+    with pytest.raises(InvalidArgumentTypeError, match="hosting"):
+        client.with_options(hosting=5)
+    assert client.with_options(hosting="aleph-alpha").hosting == "aleph-alpha"
+    assert client.with_options(hosting=None).hosting is None
+
+
+def test_with_options_tags_reach_the_wire_as_given(server: ScriptedServer) -> None:
+    server.default = Reply.json(CHAT_ANSWER)
+    with Client(TOKEN, host=server.url, total_retries=0) as client:
+        client.with_options(tags=("t1", "t2")).chat(chat_request(), "m")
+    assert server.received[0].json()["tags"] == ["t1", "t2"]
