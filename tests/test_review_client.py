@@ -10,9 +10,11 @@ from aleph_alpha_client import (
     AsyncClient,
     ChatRequest,
     Client,
+    InvalidArgumentError,
     InvalidArgumentTypeError,
     Message,
     Role,
+    Timeout,
 )
 from conftest import TOKEN
 from scripted_server import Reply, ScriptedServer
@@ -62,3 +64,41 @@ def test_with_options_tags_reach_the_wire_as_given(server: ScriptedServer) -> No
     with Client(TOKEN, host=server.url, total_retries=0) as client:
         client.with_options(tags=("t1", "t2")).chat(chat_request(), "m")
     assert server.received[0].json()["tags"] == ["t1", "t2"]
+
+
+# ------------------------------------------------------------------ Timeout validation
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, name",
+    [
+        ({"total": -1}, InvalidArgumentError, "total"),
+        ({"total": 0}, InvalidArgumentError, "total"),
+        ({"connect": 0.0}, InvalidArgumentError, "connect"),
+        ({"idle": -2}, InvalidArgumentError, "idle"),
+        ({"total": float("nan")}, InvalidArgumentError, "total"),
+        ({"idle": float("inf")}, InvalidArgumentError, "idle"),
+        ({"connect": "3"}, InvalidArgumentTypeError, "connect"),
+        ({"idle": True}, InvalidArgumentTypeError, "idle"),
+    ],
+)
+def test_a_bad_timeout_is_rejected_when_it_is_built(
+    kwargs: dict[str, Any], error: type[Exception], name: str
+) -> None:
+    # Used to surface as urllib3's bare ValueError at the first call (sync) or as an
+    # immediate timeout (async).
+    with pytest.raises(error, match=f"Timeout.{name}"):
+        Timeout(**kwargs)
+
+
+@pytest.mark.parametrize("make", [Client, AsyncClient])
+def test_an_infinite_request_timeout_is_rejected_naming_the_argument(make: Any) -> None:
+    # Used to raise OverflowError from the socket layer at the first call (sync).
+    with pytest.raises(InvalidArgumentError, match="request_timeout_seconds"):
+        make(TOKEN, host="http://127.0.0.1:9", request_timeout_seconds=float("inf"))
+
+
+def test_good_timeouts_still_build() -> None:
+    assert Timeout(total=None, connect=None, idle=None).read is None
+    assert Timeout(total=5, connect=1, idle=2.5).read == 2.5
+    assert Timeout().total == 305

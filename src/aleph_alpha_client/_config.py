@@ -56,6 +56,22 @@ class Timeout:
     connect: float | None = DEFAULT_CONNECT_TIMEOUT
     idle: float | None = None
 
+    def __post_init__(self) -> None:
+        for name in ("total", "connect", "idle"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InvalidArgumentTypeError(
+                    f"Timeout.{name}: expected seconds as a number or None, "
+                    f"got {type(value).__name__}"
+                )
+            if not 0 < value < float("inf"):
+                raise InvalidArgumentError(
+                    f"Timeout.{name}: must be a finite number > 0 seconds (None for no "
+                    f"limit), got {value}"
+                )
+
     @property
     def read(self) -> float | None:
         """The idle limit in effect (``idle``, else ``total``)."""
@@ -73,8 +89,10 @@ class Timeout:
                 f"{name}: expected seconds as a number, a Timeout or None, "
                 f"got {type(value).__name__}"
             )
-        if not value > 0:
-            raise InvalidArgumentError(f"{name}: must be > 0 seconds, got {value}")
+        if not 0 < value < float("inf"):
+            raise InvalidArgumentError(
+                f"{name}: must be a finite number > 0 seconds (None for no limit), got {value}"
+            )
         seconds = float(value)
         return Timeout(total=seconds, connect=min(DEFAULT_CONNECT_TIMEOUT, seconds), idle=None)
 
