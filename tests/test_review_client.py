@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import pytest
@@ -102,3 +103,18 @@ def test_good_timeouts_still_build() -> None:
     assert Timeout(total=None, connect=None, idle=None).read is None
     assert Timeout(total=5, connect=1, idle=2.5).read == 2.5
     assert Timeout().total == 305
+
+
+# ------------------------------------------------------------------ verify_ssl warning location
+
+
+@pytest.mark.parametrize("make", [Client, AsyncClient])
+def test_verify_ssl_warning_points_at_the_line_that_builds_the_client(make: Any) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make(TOKEN, host="http://127.0.0.1:9", verify_ssl=False)  # the warned line
+    assert len(caught) == 1
+    assert caught[0].filename == __file__
+    with open(__file__, encoding="utf-8") as source:
+        line = source.read().splitlines()[caught[0].lineno - 1]
+    assert "the warned line" in line

@@ -202,7 +202,7 @@ def make_config(
 
         warnings.warn(
             "verify_ssl=False: TLS certificates are not checked; the connection can be intercepted",
-            stacklevel=4,
+            stacklevel=3,
         )
     return ClientConfig(
         token=resolve_token(token),
