@@ -118,3 +118,22 @@ def test_verify_ssl_warning_points_at_the_line_that_builds_the_client(make: Any)
     with open(__file__, encoding="utf-8") as source:
         line = source.read().splitlines()[caught[0].lineno - 1]
     assert "the warned line" in line
+
+
+# ------------------------------------------------------------------ chat tool_choice as a dict
+
+
+def test_tool_choice_as_an_openai_dict_is_sent_as_the_official_client_did(
+    client: Client, server: ScriptedServer
+) -> None:
+    # The official to_json (asdict) sent a dict tool_choice unchanged; it used to be rejected.
+    server.default = Reply.json(CHAT_ANSWER)
+    choice = {"type": "function", "function": {"name": "get_weather"}}
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+    client.chat(chat_request(tools=tools, tool_choice=choice), "m")
+    assert server.received[0].json()["tool_choice"] == choice
+
+
+def test_tool_choice_still_rejects_unknown_strings() -> None:
+    with pytest.raises(InvalidArgumentError, match="tool_choice"):
+        chat_request(tool_choice="sometimes")._validate()

@@ -357,11 +357,13 @@ class ChatRequest:
                         f"ChatRequest.tools[{i}]: expected a dict like "
                         '{"type": "function", "function": {...}}, got ' + type(tool).__name__
                     )
-        if self.tool_choice is not None and not isinstance(self.tool_choice, ToolFunction):
+        if self.tool_choice is not None and not isinstance(
+            self.tool_choice, (ToolFunction, Mapping)
+        ):
             if self.tool_choice not in _TOOL_CHOICES:
                 raise InvalidArgumentError(
-                    f"ChatRequest.tool_choice: expected one of {list(_TOOL_CHOICES)} or a "
-                    f"ToolFunction, got {self.tool_choice!r}"
+                    f"ChatRequest.tool_choice: expected one of {list(_TOOL_CHOICES)}, a "
+                    f"ToolFunction or a dict, got {self.tool_choice!r}"
                 )
         if self.parallel_tool_calls is not None and not isinstance(self.parallel_tool_calls, bool):
             raise InvalidArgumentTypeError("ChatRequest.parallel_tool_calls: expected a bool")
@@ -392,7 +394,8 @@ class ChatRequest:
         if self.tools is not None:
             result["tools"] = [_plain(tool) for tool in self.tools]
         if self.tool_choice is not None:
-            result["tool_choice"] = _plain(self.tool_choice)
+            choice = self.tool_choice
+            result["tool_choice"] = dict(choice) if isinstance(choice, Mapping) else _plain(choice)
         if self.parallel_tool_calls is not None:
             result["parallel_tool_calls"] = self.parallel_tool_calls
         return result
