@@ -137,3 +137,41 @@ def test_tool_choice_as_an_openai_dict_is_sent_as_the_official_client_did(
 def test_tool_choice_still_rejects_unknown_strings() -> None:
     with pytest.raises(InvalidArgumentError, match="tool_choice"):
         chat_request(tool_choice="sometimes")._validate()
+
+
+# ------------------------------------------------------------------ batch error notes
+
+
+def _batch_request(count: int) -> Any:
+    from aleph_alpha_client import BatchSemanticEmbeddingRequest, Prompt, SemanticRepresentation
+
+    return BatchSemanticEmbeddingRequest(
+        prompts=[Prompt.from_text(str(i)) for i in range(count)],
+        representation=SemanticRepresentation.Symmetric,
+    )
+
+
+BATCH_OK = {"model_version": "v", "embeddings": [[0.0]] * 100, "num_tokens_prompt_total": 1}
+
+
+def test_note_of_a_failing_last_batch_names_its_real_prompts(server: ScriptedServer) -> None:
+    # 150 prompts: the second batch holds prompts 100 to 149 (the note said "100 to 199").
+    server.add(Reply.json(BATCH_OK), Reply.json({"error": "bad", "code": "X"}, status=400))
+    with Client(TOKEN, host=server.url, total_retries=0) as client:
+        with pytest.raises(ValueError) as info:
+            client.batch_semantic_embed(_batch_request(150), "m")
+    assert info.value.__notes__ == [
+        "batch_semantic_embed: batch 2 of 2 failed (prompts 100 to 149)"
+    ]
+
+
+async def test_async_note_of_a_failing_last_batch_names_its_real_prompts(
+    server: ScriptedServer,
+) -> None:
+    server.add(Reply.json(BATCH_OK), Reply.json({"error": "bad", "code": "X"}, status=400))
+    async with AsyncClient(TOKEN, host=server.url, total_retries=0) as client:
+        with pytest.raises(ValueError) as info:
+            await client.batch_semantic_embed(_batch_request(150), "m")
+    assert info.value.__notes__ == [
+        "batch_semantic_embed: batch 2 of 2 failed (prompts 100 to 149)"
+    ]

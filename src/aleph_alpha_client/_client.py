@@ -309,7 +309,7 @@ class Client(BaseClient):
                     https[index], ep.BATCH_SEMANTIC_EMBED.parse
                 )
             except Exception as err:
-                ep.note_batch(err, index, len(https), batch_size)
+                ep.note_batch(err, index, len(https), batch_size, len(request.prompts))
                 raise
             if bar is not None:
                 bar.update(1)

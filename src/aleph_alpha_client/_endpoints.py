@@ -136,11 +136,16 @@ def merge_batches(
     )
 
 
-def note_batch(error: BaseException, index: int, count: int, batch_size: int) -> None:
-    """Say in the error which batch failed."""
+def note_batch(
+    error: BaseException, index: int, count: int, batch_size: int, prompts: int | None = None
+) -> None:
+    """Say in the error which batch failed (and which of the ``prompts`` it held)."""
+    last = (index + 1) * batch_size - 1
+    if prompts is not None:
+        last = min(last, prompts - 1)
     note = (
         f"batch_semantic_embed: batch {index + 1} of {count} failed "
-        f"(prompts {index * batch_size} to {(index + 1) * batch_size - 1})"
+        f"(prompts {index * batch_size} to {last})"
     )
     add_note = getattr(error, "add_note", None)
     if add_note is not None:
