@@ -645,3 +645,42 @@ async def test_async_client_dropped_without_close_leaks_nothing(server: Scripted
         del client
         gc.collect()
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_final_response_of_a_stream_closed_early_is_an_error(client: Client, server: ScriptedServer) -> None:
+    from aleph_alpha_client import StreamError
+
+    stream = client.chat_with_streaming(stream_request(), MODEL)
+    stream.close()
+    with pytest.raises(StreamError, match="closed before"):
+        stream.get_final_response()
+    assert server.received == []  # nothing was sent: streams are lazy
+
+    one_event_each = Reply.sse(PLAIN_STREAM)
+    body = one_event_each.chunks[0]
+    one_event_each.chunks = [part + b"\n\n" for part in body.split(b"\n\n") if part]
+    one_event_each.pause = 0.3  # the third event comes long after the second was read
+    server.add(one_event_each)
+    stream = client.chat_with_streaming(stream_request(), MODEL)
+    assert next(stream) == ChatStreamChunk("", Role.Assistant, None)
+    assert next(stream) == ChatStreamChunk("I'm ", None, None)
+    stream.close()
+    with pytest.raises(IncompleteStreamError) as info:
+        stream.get_final_response()
+    assert info.value.partial.message.content == "I'm "
+
+
+def test_retry_after_dates_without_zone_are_utc() -> None:
+    import email.utils
+
+    from aleph_alpha_client._retry import parse_retry_after
+
+    now = 1_700_000_000.0
+    stamp = email.utils.formatdate(now + 30, usegmt=True).replace("GMT", "-0000")
+    assert parse_retry_after({"retry-after": stamp}, now=now) == pytest.approx(30, abs=1)
+
+
+def test_dir_lists_the_lazy_async_client() -> None:
+    import aleph_alpha_client
+
+    assert "AsyncClient" in dir(aleph_alpha_client)

@@ -117,6 +117,10 @@ def __getattr__(name: str) -> _Any:
     raise AttributeError(f"module 'aleph_alpha_client' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"AsyncClient"})
+
+
 #: Pooling options of ``EmbeddingRequest`` (informational, as in the official client).
 POOLING_OPTIONS = ["mean", "max", "last_token", "abs_max"]
 

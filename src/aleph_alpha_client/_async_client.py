@@ -123,7 +123,11 @@ class AsyncClient(BaseClient):
             except APIConnectionError as err:
                 await asyncio.sleep(driver.delay_after_error(err))
                 continue
-            verdict = driver.verdict(response.status, response.headers)
+            try:
+                verdict = driver.verdict(response.status, response.headers)
+            except BaseException:
+                response.close()  # a redirect we do not follow
+                raise
             if verdict == "ok":
                 return response, driver.attempt
             if verdict == "redirect":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
@@ -45,6 +46,9 @@ from .tokenization import TokenizationRequest, TokenizationResponse
 from .translation import TranslationRequest, TranslationResponse
 
 __all__ = ["Client"]
+
+#: Guards the first creation of a client's pool (threads may make their first call at once).
+_TRANSPORT_LOCK = threading.Lock()
 
 R = TypeVar("R")
 ChatStreamItem = ChatStreamChunk | ToolCall | FinishReason | Usage
@@ -99,6 +103,13 @@ class Client(BaseClient):
     def _transport(self) -> SyncTransport:
         transport = self._transport_box[0]
         if transport is None:
+            with _TRANSPORT_LOCK:
+                return self._make_transport()
+        return transport
+
+    def _make_transport(self) -> SyncTransport:
+        transport = self._transport_box[0]
+        if transport is None:
             transport = SyncTransport(
                 pool_size=self._pool_size,
                 verify_ssl=self._config.verify_ssl,
@@ -118,7 +129,11 @@ class Client(BaseClient):
             except APIConnectionError as err:
                 time.sleep(driver.delay_after_error(err))
                 continue
-            verdict = driver.verdict(response.status, response.headers)
+            try:
+                verdict = driver.verdict(response.status, response.headers)
+            except BaseException:
+                response.close()  # a redirect we do not follow
+                raise
             if verdict == "ok":
                 return response, driver.attempt
             if verdict == "redirect":

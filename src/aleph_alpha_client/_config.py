@@ -47,7 +47,7 @@ class Timeout:
     """Timeouts of one attempt, in seconds (``None``: no limit).
 
     * ``total``: a whole non-streaming attempt, request and full answer.
-    * ``connect``: opening the connection (always bounded; default 10 s).
+    * ``connect``: opening the connection (default 10 s; ``None`` would wait forever).
     * ``idle``: the longest silence while reading an answer; in a stream, between events.
       Defaults to ``total``. A healthy long stream is never cut: only ``idle`` applies to it.
     """

@@ -79,6 +79,10 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
             return None
         if parsed is None:
             return None
+        if parsed.tzinfo is None:  # "-0000": UTC, not local time
+            import datetime
+
+            parsed = parsed.replace(tzinfo=datetime.timezone.utc)
         seconds = parsed.timestamp() - (time.time() if now is None else now)
         return max(0.0, seconds)
     if seconds != seconds or seconds == float("inf"):

@@ -426,6 +426,13 @@ class _StreamInfo:
 
     _holder: _Holder
 
+    def _final(self) -> Any:
+        state = self._holder.state
+        if state is None:
+            raise StreamError("the stream was closed before anything was read")
+        state.check_complete()  # closed before its end: IncompleteStreamError with .partial
+        return state.final_response()
+
     @property
     def headers(self) -> Mapping[str, str]:
         """The response headers (empty before the first item)."""
@@ -487,7 +494,7 @@ class Stream(_StreamInfo, Generic[T]):
         """Read the rest of the stream; the accumulated ChatResponse / CompletionResponse."""
         for _ in self:
             pass
-        return self._holder.state.final_response()
+        return self._final()
 
     def until_done(self) -> None:
         """Read the stream to its end."""
@@ -547,7 +554,7 @@ class AsyncStream(_StreamInfo, Generic[T]):
         """Read the rest of the stream; the accumulated ChatResponse / CompletionResponse."""
         async for _ in self:
             pass
-        return self._holder.state.final_response()
+        return self._final()
 
     async def until_done(self) -> None:
         """Read the stream to its end."""
