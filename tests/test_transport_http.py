@@ -490,7 +490,7 @@ def test_idle_stream_timeout(mode: str, make_server: Any) -> None:
 
     server = make_server(handler)
     seen: list[bytes] = []
-    timeout = Timeout(total=0.1, connect=5, idle=0.3)  # total does not apply to streams
+    timeout = Timeout(total=0.1, connect=5, idle=1.0)  # total does not apply to streams
     if mode == "sync":
         pool = SyncHTTP(pool_size=1, verify_ssl=True, proxy=None)
         response = pool.send(request(server.url, stream=True), timeout)
