@@ -1,4 +1,4 @@
-"""The asynchronous client: a thin shell that sends and sleeps (aiohttp underneath)."""
+"""The asynchronous client: a thin shell that sends and sleeps (our own HTTP/1.1 client on asyncio underneath: _async_http)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The synchronous client: a thin shell that sends and sleeps (urllib3 underneath)."""
+"""The synchronous client: a thin shell that sends and sleeps (our own HTTP/1.1 client underneath: _sync_http)."""
 
 from __future__ import annotations
 

@@ -26,36 +26,53 @@ _StrPath = Union[str, "os.PathLike[str]"]
 def _download(url: str, timeout: float | None = DEFAULT_DOWNLOAD_TIMEOUT) -> bytes:
     """GET ``url`` and return its body; raise a typed error on a status >= 400.
 
-    Errors: :class:`~aleph_alpha_client._exceptions.APIStatusError` subclasses (status and URL
-    in the message), :class:`APITimeoutError` or :class:`APIConnectionError`.
+    Follows up to 5 redirects and retries a refused connection twice. Errors:
+    :class:`~aleph_alpha_client._exceptions.APIStatusError` subclasses (status and URL in the
+    message), :class:`APITimeoutError` or :class:`APIConnectionError`.
     """
     if not isinstance(url, str):
         raise InvalidArgumentTypeError(f"url must be a str, got {type(url).__name__}")
-    import urllib3
+    from urllib.parse import urlsplit
 
-    retries = urllib3.Retry(total=5, connect=2, read=0, redirect=5, status=0)
+    from ._config import Timeout
+    from ._transport import HTTPRequest, SyncTransport
+    from ._wire import MAX_REDIRECTS, redirect
+    from .version import user_agent_headers
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidArgumentError(f"url must be an http(s) URL, got {url!r}")
+    limits = Timeout.coerce(timeout, "timeout")
+    request = HTTPRequest("GET", url, {**user_agent_headers(), "Accept-Encoding": "gzip, deflate"})
+    transport = SyncTransport(pool_size=1, verify_ssl=True, host=url)
     try:
-        response = urllib3.request("GET", url, timeout=timeout, retries=retries)
-    except urllib3.exceptions.MaxRetryError as err:
-        reason = err.reason
-        # NewConnectionError subclasses ConnectTimeoutError in urllib3 2 (refused != timeout)
-        if isinstance(reason, urllib3.exceptions.TimeoutError) and not isinstance(
-            reason, urllib3.exceptions.NewConnectionError
-        ):
-            raise APITimeoutError(
-                f"downloading {url} timed out after {timeout} s", url=url
-            ) from err
-        raise APIConnectionError(f"downloading {url} failed: {reason}", url=url) from err
-    except urllib3.exceptions.TimeoutError as err:
-        raise APITimeoutError(f"downloading {url} timed out after {timeout} s", url=url) from err
-    except urllib3.exceptions.LocationValueError as err:
-        raise APIConnectionError(f"cannot download {url!r}: {err}", url=url) from err
-    except urllib3.exceptions.HTTPError as err:
-        raise APIConnectionError(f"downloading {url} failed: {err}", url=url) from err
-    if response.status >= 400:
-        text = response.data.decode("utf-8", errors="replace")
-        raise status_error(response.status, text, headers=dict(response.headers), url=url)
-    return bytes(response.data)
+        refused = 0
+        redirects = 0
+        while True:
+            try:
+                response = transport.send(request, limits)
+            except APITimeoutError as err:
+                raise APITimeoutError(
+                    f"downloading {url} timed out after {timeout} s", url=url, phase=err.phase
+                ) from err
+            except APIConnectionError as err:
+                if err.__class__ is APIConnectionError and refused < 2 and redirects == 0:
+                    refused += 1
+                    continue
+                raise APIConnectionError(f"downloading {url} failed: {err}", url=url) from err
+            follow = redirect(request, response.status, response.headers)
+            if follow is not None and redirects < MAX_REDIRECTS:
+                response.close()
+                request = follow
+                redirects += 1
+                continue
+            body = response.read()
+            if response.status >= 400:
+                text = body.decode("utf-8", errors="replace")
+                raise status_error(response.status, text, headers=response.headers, url=url)
+            return body
+    finally:
+        transport.close()
 
 
 def load_base64_from_url(url: str, timeout: float | None = DEFAULT_DOWNLOAD_TIMEOUT) -> str:
