@@ -329,13 +329,15 @@ class Emulator:
             await self._stop_event.wait()
         finally:
             server.close()
+            # Abort, do not flush: a peer that stopped reading must not hold the shutdown up.
             for writer in list(self._writers):
-                writer.close()
+                writer.transport.abort()
             tasks = list(self._connections)
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await server.wait_closed()
+            if tasks:
+                await asyncio.wait(tasks, timeout=5)
+            await asyncio.wait_for(server.wait_closed(), timeout=5)
 
     # -- connections -----------------------------------------------------------------------
 
@@ -373,9 +375,9 @@ class Emulator:
             self._connections.discard(task)
             writer.close()
             try:
-                await writer.wait_closed()
-            except (ConnectionError, OSError, asyncio.CancelledError):
-                pass
+                await asyncio.wait_for(writer.wait_closed(), timeout=5)
+            except (ConnectionError, OSError, asyncio.CancelledError, asyncio.TimeoutError):
+                writer.transport.abort()
 
     def _record(self, request: _Request) -> RecordedRequest:
         path, _, query = request.target.partition("?")
