@@ -17,6 +17,7 @@ from ._streaming import (
     CompletionStreamState,
     StreamProcessor,
     _Holder,
+    split_error,
 )
 from ._transport import AsyncResponse, AsyncTransport, HTTPRequest
 from ._wire import (
@@ -162,7 +163,7 @@ class AsyncClient(BaseClient):
         max_event_size = self._config.max_event_size
         driver = AttemptDriver(http, self._config.retry)
 
-        async def run(holder: _Holder) -> AsyncIterator[Any]:
+        async def run(holder: _Holder) -> AsyncIterator[list[Any]]:
             while True:
                 response, driver.attempt = await self._send(http, driver.attempt)
                 holder.response = response
@@ -173,10 +174,16 @@ class AsyncClient(BaseClient):
                         body = await response.read()
                         raise stream_content_type_error(response.status, response.headers, body)
                     async for data in response.iter_chunks():
-                        for item in processor.feed(data):
-                            yield item
-                    for item in processor.finish():
-                        yield item
+                        batch, error = split_error(processor.feed(data))
+                        if batch:
+                            yield batch
+                        if error is not None:
+                            raise error
+                    batch, error = split_error(processor.finish())
+                    if batch:
+                        yield batch
+                    if error is not None:
+                        raise error
                     return
                 except (StreamEventError, IncompleteStreamError) as err:
                     if state.started:

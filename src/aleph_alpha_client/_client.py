@@ -12,7 +12,14 @@ from ._base import BaseClient, check_version, make_progress_bar, make_tokenizer
 from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
 from ._exceptions import APIConnectionError, IncompleteStreamError, StreamEventError
 from ._retry import AttemptDriver
-from ._streaming import ChatStreamState, CompletionStreamState, Stream, StreamProcessor, _Holder
+from ._streaming import (
+    ChatStreamState,
+    CompletionStreamState,
+    Stream,
+    StreamProcessor,
+    _Holder,
+    split_error,
+)
 from ._transport import HTTPRequest, SyncResponse, SyncTransport
 from ._wire import (
     as_list,
@@ -168,7 +175,7 @@ class Client(BaseClient):
         max_event_size = self._config.max_event_size
         driver = AttemptDriver(http, self._config.retry)
 
-        def run(holder: _Holder) -> Iterator[Any]:
+        def run(holder: _Holder) -> Iterator[list[Any]]:
             while True:
                 response, driver.attempt = self._send(http, driver.attempt)
                 holder.response = response
@@ -179,10 +186,16 @@ class Client(BaseClient):
                         body = response.read()
                         raise stream_content_type_error(response.status, response.headers, body)
                     for data in response.iter_chunks():
-                        items = processor.feed(data)
-                        if items:
-                            yield from items
-                    yield from processor.finish()
+                        batch, error = split_error(processor.feed(data))
+                        if batch:
+                            yield batch
+                        if error is not None:
+                            raise error
+                    batch, error = split_error(processor.finish())
+                    if batch:
+                        yield batch
+                    if error is not None:
+                        raise error
                     return
                 except (StreamEventError, IncompleteStreamError) as err:
                     if state.started:

@@ -411,6 +411,13 @@ class _ItemsThenError(list):  # type: ignore[type-arg]
         raise self.error
 
 
+def split_error(items: list[Any]) -> tuple[list[Any], BaseException | None]:
+    """The items to hand over, and the error to raise after them (if any)."""
+    if type(items) is _ItemsThenError:
+        return list.copy(items), items.error
+    return items, None
+
+
 class _Holder:
     """What a running stream shares with its stream object: state and current response."""
 
@@ -453,16 +460,27 @@ class Stream(_StreamInfo, Generic[T]):
     is dropped), on error, on :meth:`close` and when a ``with`` block ends.
     """
 
-    def __init__(self, make: Callable[[_Holder], Iterator[T]]) -> None:
+    def __init__(self, make: Callable[[_Holder], Iterator[list[T]]]) -> None:
         self._holder = _Holder()
-        self._gen: Iterator[T] = make(self._holder)
+        # The generator yields batches (all items of one read); they are handed out one by one.
+        self._gen: Iterator[list[T]] = make(self._holder)
+        self._batch: list[T] = []
+        self._next = 0
         self._closed = False
 
     def __iter__(self) -> Stream[T]:
         return self
 
     def __next__(self) -> T:
-        return next(self._gen)
+        index = self._next
+        batch = self._batch
+        if index < len(batch):
+            self._next = index + 1
+            return batch[index]
+        batch = next(self._gen)  # batches are never empty
+        self._batch = batch
+        self._next = 1
+        return batch[0]
 
     def __enter__(self) -> Stream[T]:
         return self
@@ -474,6 +492,7 @@ class Stream(_StreamInfo, Generic[T]):
         """Stop the stream and release its connection."""
         if not self._closed:
             self._closed = True
+            self._batch = []
             self._gen.close()  # type: ignore[attr-defined]
 
     def __del__(self) -> None:
@@ -510,16 +529,27 @@ class AsyncStream(_StreamInfo, Generic[T]):
     connection at once and finishes its generator on the event loop.
     """
 
-    def __init__(self, make: Callable[[_Holder], AsyncIterator[T]]) -> None:
+    def __init__(self, make: Callable[[_Holder], AsyncIterator[list[T]]]) -> None:
         self._holder = _Holder()
-        self._gen: AsyncIterator[T] = make(self._holder)
+        # The generator yields batches (all items of one read); they are handed out one by one.
+        self._gen: AsyncIterator[list[T]] = make(self._holder)
+        self._batch: list[T] = []
+        self._next = 0
         self._closed = False
 
     def __aiter__(self) -> AsyncStream[T]:
         return self
 
     async def __anext__(self) -> T:
-        return await self._gen.__anext__()
+        index = self._next
+        batch = self._batch
+        if index < len(batch):
+            self._next = index + 1
+            return batch[index]
+        batch = await self._gen.__anext__()  # batches are never empty
+        self._batch = batch
+        self._next = 1
+        return batch[0]
 
     async def __aenter__(self) -> AsyncStream[T]:
         return self
@@ -531,6 +561,7 @@ class AsyncStream(_StreamInfo, Generic[T]):
         """Stop the stream and release its connection."""
         if not self._closed:
             self._closed = True
+            self._batch = []
             await self._gen.aclose()  # type: ignore[attr-defined]
 
     async def close(self) -> None:
