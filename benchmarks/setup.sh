@@ -2,7 +2,7 @@
 # Prepare the benchmark machine (Debian, run as root):
 #   * nginx (Debian's package) if missing; the harness starts and stops its own instance
 #   * benchmarks/.work/venv-official: aleph-alpha-client==11.5.1 (the official client)
-#   * benchmarks/.work/venv-ours: this checkout installed editable (set OURS_EXTRAS=fast
+#   * benchmarks/.work/venv-ours: this checkout installed editable with its dependencies (set OURS_EXTRAS=all
 #     to benchmark with the optional extras)
 # Safe to run again; it only installs what is missing. Needs PyPI and Debian's archive.
 set -euo pipefail
