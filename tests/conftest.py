@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Iterator
 
@@ -14,6 +15,15 @@ from aleph_alpha_client import AsyncClient, Client
 from scripted_server import ScriptedServer
 
 TOKEN = "test-token-SECRET-1234"
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for children that a test stops with SIGINT.
+
+    A background job of a non-interactive shell starts with SIGINT ignored, and children
+    inherit that; Python then installs no KeyboardInterrupt handler and SIGINT does nothing.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(autouse=True)

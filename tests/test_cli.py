@@ -25,6 +25,7 @@ from aleph_alpha_client import Client
 from aleph_alpha_client.cli import main
 from aleph_alpha_client.emulator import Emulator, Fault
 from aleph_alpha_client.version import __version__
+from conftest import default_sigint
 
 QUESTION = "What is the capital of Spain?"
 MADRID = "The capital of Spain is Madrid."
@@ -747,6 +748,7 @@ def test_serve_runs_until_interrupted() -> None:
         stdout=subprocess.PIPE,
         text=True,
         env=clean_env(),
+        preexec_fn=default_sigint,
     )
     try:
         assert proc.stderr is not None

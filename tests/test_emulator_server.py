@@ -16,6 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from aleph_alpha_client.emulator import Emulator, Fault
+from conftest import default_sigint
 from test_emulator_helpers import Http, chat_body
 
 
@@ -281,6 +282,7 @@ def test_run_server_serves_until_interrupted(tmp_path: object) -> None:
         stdout=subprocess.DEVNULL,
         text=True,
         env={**os.environ, "PYTHONWARNINGS": "error"},
+        preexec_fn=default_sigint,
     )
     try:
         assert proc.stderr is not None
