@@ -24,6 +24,7 @@ from ._sync_http import (
     io_error,
     make_ssl_context,
     parse_proxy,
+    request_payload,
     split_url,
 )
 
@@ -559,16 +560,7 @@ class AsyncHTTP:
         """Send one attempt and read the head (and, unless streaming, the whole body)."""
         loop = self._bind()
         target = split_url(request.url)
-        proxy = self._proxy
-        if proxy is not None and target.scheme == "http":
-            extra = {"Proxy-Authorization": proxy.auth} if proxy.auth else None
-            payload = serialize_request(
-                request.method, request.url, target.authority, request.headers, request.body, extra
-            )
-        else:
-            payload = serialize_request(
-                request.method, target.target, target.authority, request.headers, request.body
-            )
+        payload = request_payload(request, target, self._proxy)
         deadline = None
         if not request.stream and timeout.total is not None:
             deadline = loop.time() + timeout.total

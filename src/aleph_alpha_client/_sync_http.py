@@ -116,6 +116,18 @@ def parse_proxy(url: str) -> Proxy:
     return Proxy(parts.hostname, port, auth, tls)
 
 
+def request_payload(request: HTTPRequest, target: Target, proxy: Proxy | None) -> bytes:
+    """The bytes of a request: absolute-form through an http proxy, origin-form otherwise."""
+    if proxy is not None and target.scheme == "http":
+        extra = {"Proxy-Authorization": proxy.auth} if proxy.auth else None
+        return serialize_request(
+            request.method, request.url, target.authority, request.headers, request.body, extra
+        )
+    return serialize_request(
+        request.method, target.target, target.authority, request.headers, request.body
+    )
+
+
 def make_ssl_context(verify: bool) -> ssl.SSLContext:
     """The TLS context of a transport (made once)."""
     context = ssl.create_default_context()
@@ -439,16 +451,7 @@ class SyncHTTP:
         """Send one attempt and read the head (and, unless streaming, the whole body)."""
         started = time.monotonic()
         target = split_url(request.url)
-        proxy = self._proxy
-        if proxy is not None and target.scheme == "http":
-            extra = {"Proxy-Authorization": proxy.auth} if proxy.auth else None
-            payload = serialize_request(
-                request.method, request.url, target.authority, request.headers, request.body, extra
-            )
-        else:
-            payload = serialize_request(
-                request.method, target.target, target.authority, request.headers, request.body
-            )
+        payload = request_payload(request, target, self._proxy)
         deadline = None
         if not request.stream and timeout.total is not None:
             deadline = started + timeout.total
