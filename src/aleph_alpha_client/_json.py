@@ -11,9 +11,10 @@ floats (the API sends none).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["loads"]
+__all__ = ["fast_loads", "loads"]
 
 _scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
@@ -33,11 +34,17 @@ def _stdlib_loads(data: str | bytes) -> Any:
     return value
 
 
+#: The fastest decoder available; it may refuse what the stdlib takes (``NaN``), so callers
+#: that see a ValueError try :func:`loads` before reporting it.
+fast_loads: Callable[[str | bytes], Any]
+
 try:  # pragma: no cover - depends on the environment
     import orjson as _orjson
 except ImportError:  # pragma: no cover
     loads = _stdlib_loads
+    fast_loads = _stdlib_loads
 else:
+    fast_loads = _orjson.loads
     _orjson_loads = _orjson.loads
     _OrjsonError = _orjson.JSONDecodeError
 

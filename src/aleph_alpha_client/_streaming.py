@@ -23,6 +23,7 @@ from ._exceptions import (
     StreamError,
     StreamEventError,
 )
+from ._json import fast_loads as _fast_loads
 from ._json import loads
 from ._sse import SSEDecoder
 from .chat import (
@@ -327,12 +328,11 @@ StreamState = Union[ChatStreamState, CompletionStreamState]
 class StreamProcessor:
     """Bytes in, stream items out: SSE decoding plus a state. Pure and incremental."""
 
-    __slots__ = ("_decoder", "_loads", "state")
+    __slots__ = ("_decoder", "state")
 
     def __init__(self, state: Any, max_event_size: int) -> None:
         self.state = state
         self._decoder = SSEDecoder(max_event_size=max_event_size)
-        self._loads = loads
 
     def feed(self, data: bytes) -> list[Any]:
         """Items from one piece of the body.
@@ -346,37 +346,45 @@ class StreamProcessor:
         return self._handle(events)
 
     def _handle(self, events: list[Any]) -> list[Any]:
+        # The hot loop of every stream: one pass per event, no call beyond JSON and the state.
         out: list[Any] = []
+        state = self.state
+        fast_loads = _fast_loads
         for event in events:
+            payload = event.data
             try:
-                self._event(event, out)
+                if payload == "[DONE]":
+                    out.extend(state.done())
+                    continue
+                try:
+                    chunk = fast_loads(payload)
+                except (ValueError, RecursionError):
+                    try:
+                        chunk = loads(payload)  # what orjson refuses, the stdlib may take
+                    except (ValueError, RecursionError):
+                        raise StreamError(
+                            f"a stream event is not valid JSON: {payload[:200]!r}"
+                        ) from None
+                if event.event == "error" and isinstance(chunk, Mapping) and "error" not in chunk:
+                    chunk = {"error": chunk.get("message", chunk), "code": chunk.get("code")}
+                items = state.feed(chunk)
             except AlephAlphaError as err:
                 if not out:
                     raise
                 return _ItemsThenError(out, err)
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+                shape_error = APIResponseValidationError(
+                    f"a stream event does not have the expected shape "
+                    f"({err.__class__.__name__}: {err}): {payload[:200]!r}"
+                )
+                if not out:
+                    raise shape_error from None
+                return _ItemsThenError(out, shape_error)
+            if len(items) == 1:
+                out.append(items[0])
+            else:
+                out.extend(items)
         return out
-
-    def _event(self, event: Any, out: list[Any]) -> None:
-        state = self.state
-        payload = event.data
-        try:
-            if payload == "[DONE]":
-                out.extend(state.done())
-                return
-            try:
-                chunk = self._loads(payload)
-            except (ValueError, RecursionError):
-                raise StreamError(f"a stream event is not valid JSON: {payload[:200]!r}") from None
-            if event.event == "error" and isinstance(chunk, Mapping) and "error" not in chunk:
-                chunk = {"error": chunk.get("message", chunk), "code": chunk.get("code")}
-            out.extend(state.feed(chunk))
-        except AlephAlphaError:
-            raise
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
-            raise APIResponseValidationError(
-                f"a stream event does not have the expected shape ({err.__class__.__name__}: "
-                f"{err}): {payload[:200]!r}"
-            ) from None
 
     def finish(self) -> list[Any]:
         """The end of the body: the last items, or IncompleteStreamError."""
