@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -15,6 +18,26 @@ from aleph_alpha_client import AsyncClient, Client
 from scripted_server import ScriptedServer
 
 TOKEN = "test-token-SECRET-1234"
+
+
+def run_client(mode: str, host: str, call: Callable[[Any], Any], **kwargs: Any) -> Any:
+    """Build a ``Client`` (mode "sync") or ``AsyncClient`` (mode "async") for ``host`` and
+    return ``call(client)``, awaited when it is awaitable. No retries and a 10 s timeout unless
+    ``kwargs`` say otherwise; the client is closed afterwards."""
+    kwargs.setdefault("total_retries", 0)
+    kwargs.setdefault("request_timeout_seconds", 10)
+    if mode == "sync":
+        with Client(TOKEN, host=host, **kwargs) as c:
+            return call(c)
+
+    async def main() -> Any:
+        async with AsyncClient(TOKEN, host=host, **kwargs) as c:
+            result = call(c)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+
+    return asyncio.run(main())
 
 
 def default_sigint() -> None:
@@ -30,7 +53,14 @@ def default_sigint() -> None:
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("ALEPH_ALPHA_API_KEY", "AA_TOKEN", "ALEPH_ALPHA_BASE_URL", "ALEPH_ALPHA_LOG"):
         monkeypatch.delenv(name, raising=False)
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -51,5 +81,7 @@ def client(server: ScriptedServer) -> Iterator[Client]:
 
 @pytest.fixture
 async def async_client(server: ScriptedServer) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(TOKEN, host=server.url, total_retries=3, request_timeout_seconds=10) as c:
+    async with AsyncClient(
+        TOKEN, host=server.url, total_retries=3, request_timeout_seconds=10
+    ) as c:
         yield c

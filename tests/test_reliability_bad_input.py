@@ -9,7 +9,6 @@ iteration.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from aleph_alpha_client.detokenization import DetokenizationRequest
 from aleph_alpha_client.embedding import SemanticEmbeddingRequest
 from aleph_alpha_client.prompt import Image, Prompt
 from aleph_alpha_client.translation import TranslationRequest
-from conftest import TOKEN
+from conftest import TOKEN, run_client
 from scripted_server import Reply, ScriptedServer
 
 MODES = ["sync", "async"]
@@ -169,18 +168,7 @@ CASES: list[tuple[str, Callable[[Any], Any], type[Exception], str]] = [
 
 
 def run(mode: str, host: str, call: Callable[[Any], Any]) -> None:
-    if mode == "sync":
-        with Client(TOKEN, host=host, total_retries=0) as c:
-            call(c)
-        return
-
-    async def main() -> None:
-        async with AsyncClient(TOKEN, host=host, total_retries=0) as c:
-            result = call(c)
-            if asyncio.iscoroutine(result):
-                await result
-
-    asyncio.run(main())
+    run_client(mode, host, call)
 
 
 @pytest.mark.parametrize("mode", MODES)

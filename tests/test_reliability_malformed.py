@@ -13,15 +13,12 @@ Guarantees (docs/reliability.md), for ``Client`` and ``AsyncClient``:
 
 from __future__ import annotations
 
-import asyncio
 import gzip
-import inspect
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from aleph_alpha_client import AsyncClient, Client
 from aleph_alpha_client._exceptions import (
     AlephAlphaError,
     APIConnectionError,
@@ -32,7 +29,7 @@ from aleph_alpha_client._exceptions import (
 )
 from aleph_alpha_client._streaming import AsyncStream
 from aleph_alpha_client.chat import ChatRequest, Message, Role
-from conftest import TOKEN
+from conftest import run_client
 from scripted_server import Reply, ScriptedServer
 
 MODES = ["sync", "async"]
@@ -41,20 +38,8 @@ HTML = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></ht
 
 
 def run(mode: str, host: str, call: Callable[[Any], Any], **kwargs: Any) -> Any:
-    kwargs.setdefault("total_retries", 0)
-    kwargs.setdefault("request_timeout_seconds", 10)
-    if mode == "sync":
-        with Client(TOKEN, host=host, **kwargs) as c:
-            return call(c)
-
-    async def main() -> Any:
-        async with AsyncClient(TOKEN, host=host, **kwargs) as c:
-            result = call(c)
-            if inspect.isawaitable(result):
-                result = await result
-            return result
-
-    return asyncio.run(main())
+    """Run ``call`` on a client of ``mode`` (see conftest.run_client)."""
+    return run_client(mode, host, call, **kwargs)
 
 
 def chat(c: Any) -> Any:

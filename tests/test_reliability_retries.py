@@ -18,9 +18,7 @@ it is about to sleep), so no assertion depends on a clock.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
-import inspect
 import json
 import logging
 import re
@@ -32,7 +30,6 @@ from typing import Any
 
 import pytest
 
-from aleph_alpha_client import AsyncClient, Client
 from aleph_alpha_client._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -48,7 +45,7 @@ from aleph_alpha_client._exceptions import (
     UnprocessableEntityError,
 )
 from aleph_alpha_client.chat import ChatRequest, ChatResponse, Message, Role
-from conftest import TOKEN
+from conftest import run_client
 from scripted_server import Reply, ScriptedServer
 
 MODES = ["sync", "async"]
@@ -72,21 +69,9 @@ def chat_ok(text: str = "hello") -> dict[str, Any]:
 
 
 def run(mode: str, host: str, call: Callable[[Any], Any], **kwargs: Any) -> Any:
-    """Build a client of ``mode`` for ``host``, run ``call(client)`` (awaited if async)."""
+    """Run ``call`` on a client of ``mode`` (see conftest.run_client)."""
     kwargs.setdefault("total_retries", 3)
-    kwargs.setdefault("request_timeout_seconds", 10)
-    if mode == "sync":
-        with Client(TOKEN, host=host, **kwargs) as c:
-            return call(c)
-
-    async def main() -> Any:
-        async with AsyncClient(TOKEN, host=host, **kwargs) as c:
-            result = call(c)
-            if inspect.isawaitable(result):
-                result = await result
-            return result
-
-    return asyncio.run(main())
+    return run_client(mode, host, call, **kwargs)
 
 
 def chat(c: Any) -> Any:

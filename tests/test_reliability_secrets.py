@@ -17,9 +17,7 @@ Guarantees (docs/reliability.md), for ``Client`` and ``AsyncClient``:
 
 from __future__ import annotations
 
-import asyncio
 import gc
-import inspect
 import logging
 import os
 import shutil
@@ -47,7 +45,7 @@ from aleph_alpha_client._exceptions import (
 from aleph_alpha_client._streaming import AsyncStream
 from aleph_alpha_client._wire import build_request
 from aleph_alpha_client.chat import ChatRequest, Message, Role
-from conftest import TOKEN
+from conftest import TOKEN, run_client
 from scripted_server import Reply, ScriptedServer
 
 MODES = ["sync", "async"]
@@ -65,20 +63,8 @@ SECRET_PART = TOKEN.split("-")[2]  # "SECRET": catches partial leaks too
 
 
 def run(mode: str, host: str, call: Callable[[Any], Any], **kwargs: Any) -> Any:
-    kwargs.setdefault("total_retries", 0)
-    kwargs.setdefault("request_timeout_seconds", 10)
-    if mode == "sync":
-        with Client(TOKEN, host=host, **kwargs) as c:
-            return call(c)
-
-    async def main() -> Any:
-        async with AsyncClient(TOKEN, host=host, **kwargs) as c:
-            result = call(c)
-            if inspect.isawaitable(result):
-                result = await result
-            return result
-
-    return asyncio.run(main())
+    """Run ``call`` on a client of ``mode`` (see conftest.run_client)."""
+    return run_client(mode, host, call, **kwargs)
 
 
 def assert_clean(text: str) -> None:

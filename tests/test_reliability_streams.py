@@ -55,7 +55,7 @@ from aleph_alpha_client.chat import (
 )
 from aleph_alpha_client.completion import CompletionRequest, CompletionSummary, StreamChunk
 from aleph_alpha_client.prompt import Prompt
-from conftest import TOKEN
+from conftest import TOKEN, run_client
 from scripted_server import Reply, ScriptedServer
 
 MODES = ["sync", "async"]
@@ -70,20 +70,9 @@ USAGE = {"completion_tokens": 3, "prompt_tokens": 2, "total_tokens": 5}
 
 
 def run(mode: str, host: str, call: Callable[[Any], Any], **kwargs: Any) -> Any:
+    """Run ``call`` on a client of ``mode`` (see conftest.run_client)."""
     kwargs.setdefault("total_retries", 3)
-    kwargs.setdefault("request_timeout_seconds", 10)
-    if mode == "sync":
-        with Client(TOKEN, host=host, **kwargs) as c:
-            return call(c)
-
-    async def main() -> Any:
-        async with AsyncClient(TOKEN, host=host, **kwargs) as c:
-            result = call(c)
-            if inspect.isawaitable(result):
-                result = await result
-            return result
-
-    return asyncio.run(main())
+    return run_client(mode, host, call, **kwargs)
 
 
 def streamed(seen: list[Any], request: Any = REQUEST, method: str = "chat") -> Callable[[Any], Any]:

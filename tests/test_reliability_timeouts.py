@@ -14,7 +14,6 @@ timeout, so a client without the timeout would get a successful answer and fail 
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import socket
@@ -23,11 +22,11 @@ from typing import Any
 
 import pytest
 
-from aleph_alpha_client import AsyncClient, Client, Timeout
+from aleph_alpha_client import Timeout
 from aleph_alpha_client._exceptions import APITimeoutError
 from aleph_alpha_client._streaming import AsyncStream
 from aleph_alpha_client.chat import ChatRequest, ChatStreamChunk, Message, Role
-from conftest import TOKEN
+from conftest import run_client
 from scripted_server import Reply, ScriptedServer
 
 MODES = ["sync", "async"]
@@ -41,19 +40,10 @@ HANG = 30.0  # how long a scripted server stalls; far beyond every client timeou
 
 
 def run(mode: str, host: str, call: Callable[[Any], Any], **kwargs: Any) -> Any:
+    """Run ``call`` on a client of ``mode`` (see conftest.run_client)."""
     kwargs.setdefault("total_retries", 3)
-    if mode == "sync":
-        with Client(TOKEN, host=host, **kwargs) as c:
-            return call(c)
-
-    async def main() -> Any:
-        async with AsyncClient(TOKEN, host=host, **kwargs) as c:
-            result = call(c)
-            if inspect.isawaitable(result):
-                result = await result
-            return result
-
-    return asyncio.run(main())
+    kwargs.setdefault("request_timeout_seconds", 305)  # the client default: tests pass their own
+    return run_client(mode, host, call, **kwargs)
 
 
 def chat(c: Any) -> Any:
