@@ -281,7 +281,7 @@ class ResponseParser:
                 if len(values) != 1:
                     raise ProtocolError(f"conflicting Content-Length values: {cl!r}")
                 value = values.pop()
-                if not value.isdigit():
+                if not (value.isascii() and value.isdigit()):  # '²'.isdigit() is True
                     raise ProtocolError(f"malformed Content-Length: {cl!r}")
                 self._left = int(value)
                 self._mode = _LENGTH

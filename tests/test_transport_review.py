@@ -1,0 +1,191 @@
+"""Review of the HTTP/1.1 transports: regressions found by review, against loopback sockets.
+
+Each test pins one bug: a queued async request stranded by ``close()``, time spent waiting
+for a pool slot counted as a read timeout (after the request was sent), the sync pool on a
+platform without ``select.poll`` (Windows), and a malformed ``Content-Length`` escaping as a
+foreign ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from aleph_alpha_client._async_http import AsyncHTTP
+from aleph_alpha_client._config import Timeout
+from aleph_alpha_client._exceptions import APIConnectionError
+from aleph_alpha_client._sync_http import SyncHTTP
+from aleph_alpha_client._transport import HTTPRequest
+
+T = Timeout(total=10, connect=5, idle=None)
+OK = b'HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{"ok":true}'
+
+
+def read_request(conn: socket.socket, buf: bytearray) -> bytes | None:
+    """One request (head + Content-Length body) from ``conn``; None at EOF."""
+    while b"\r\n\r\n" not in buf:
+        data = conn.recv(65536)
+        if not data:
+            return None
+        buf += data
+    end = buf.index(b"\r\n\r\n") + 4
+    length = 0
+    for line in bytes(buf[:end]).split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    while len(buf) < end + length:
+        data = conn.recv(65536)
+        if not data:
+            return None
+        buf += data
+    request = bytes(buf[: end + length])
+    del buf[: end + length]
+    return request
+
+
+class Server:
+    """Loopback server: ``handler(conn, index, server)`` runs in a thread per connection."""
+
+    def __init__(self, handler: Callable[[socket.socket, int, Server], None]) -> None:
+        self.handler = handler
+        self.requests: list[bytes] = []
+        self.accepted = 0
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/x"
+        self.conns: list[socket.socket] = []
+        self.stopping = False
+        self.threads: list[threading.Thread] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            if self.stopping:
+                conn.close()
+                return
+            with self.lock:
+                index = self.accepted
+                self.accepted += 1
+                self.conns.append(conn)
+            thread = threading.Thread(target=self._run, args=(conn, index), daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def _run(self, conn: socket.socket, index: int) -> None:
+        try:
+            self.handler(conn, index, self)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def next_request(self, conn: socket.socket, buf: bytearray) -> bytes | None:
+        req = read_request(conn, buf)
+        if req is not None:
+            with self.lock:
+                self.requests.append(req)
+        return req
+
+    def close(self) -> None:
+        self.stopping = True
+        try:  # wake the accept() (closing a listening socket does not)
+            with socket.create_connection(self.sock.getsockname(), timeout=1):
+                pass
+        except OSError:
+            pass
+        self.sock.close()
+        with self.lock:
+            conns = list(self.conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.thread.join(5)
+        for thread in self.threads:
+            thread.join(5)
+
+
+@pytest.fixture
+def make_server() -> Iterator[Callable[..., Server]]:
+    servers: list[Server] = []
+
+    def make(handler: Callable[[socket.socket, int, Server], None]) -> Server:
+        server = Server(handler)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+def post(url: str, stream: bool = False) -> HTTPRequest:
+    return HTTPRequest("POST", url, {"Authorization": "Bearer t"}, b"{}", stream)
+
+
+async def async_call(pool: AsyncHTTP, req: HTTPRequest, timeout: Timeout = T) -> Any:
+    response = await pool.send(req, timeout)
+    try:
+        return response.status, await response.read()
+    finally:
+        response.close()
+
+
+def gated(gate: threading.Event) -> Callable[[socket.socket, int, Server], None]:
+    """Keep-alive handler that answers each request once ``gate`` is set."""
+
+    def handler(conn: socket.socket, index: int, server: Server) -> None:
+        buf = bytearray()
+        while server.next_request(conn, buf) is not None:
+            gate.wait(10)
+            conn.sendall(OK)
+
+    return handler
+
+
+async def until(check: Callable[[], bool]) -> None:
+    while not check():
+        await asyncio.sleep(0.01)
+
+
+# ------------------------------------------------------------------ malformed Content-Length
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_non_ascii_digit_content_length_is_a_typed_error(mode: str, make_server: Any) -> None:
+    """'²'.isdigit() is True but int('²') raises: a foreign ValueError escaped."""
+
+    def handler(conn: socket.socket, index: int, server: Server) -> None:
+        server.next_request(conn, bytearray())
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\nab")
+
+    server = make_server(handler)
+    if mode == "sync":
+        pool = SyncHTTP(pool_size=1, verify_ssl=True, proxy=None)
+        with pytest.raises(APIConnectionError, match="Content-Length"):
+            pool.send(post(server.url), T)
+        pool.close()
+    else:
+
+        async def run() -> None:
+            pool = AsyncHTTP(limit=1, verify_ssl=True, proxy=None)
+            try:
+                await async_call(pool, post(server.url))
+            finally:
+                await pool.close()
+
+        with pytest.raises(APIConnectionError, match="Content-Length"):
+            asyncio.run(run())
