@@ -9,6 +9,7 @@ foreign ``ValueError``.
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -159,6 +160,42 @@ def gated(gate: threading.Event) -> Callable[[socket.socket, int, Server], None]
 async def until(check: Callable[[], bool]) -> None:
     while not check():
         await asyncio.sleep(0.01)
+
+
+# ------------------------------------------------------------------ sync pool without poll
+
+
+def test_sync_pool_reuses_connections_without_select_poll(
+    make_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows has no select.poll: a pooled connection must still be checked and reused."""
+
+    def handler(conn: socket.socket, index: int, server: Server) -> None:
+        buf = bytearray()
+        while server.next_request(conn, buf) is not None:
+            conn.sendall(OK)
+            if len(server.requests) == 2:
+                break  # closes the connection after the second answer
+
+    server = make_server(handler)
+    monkeypatch.delattr(select, "poll", raising=False)
+    pool = SyncHTTP(pool_size=2, verify_ssl=True, proxy=None)
+    try:
+        results = []
+        for _ in range(2):
+            response = pool.send(post(server.url), T)
+            results.append((response.status, response.read()))
+            response.close()
+        assert server.accepted == 1  # reused
+        # the server closed the pooled connection: detected, a fresh one is used
+        while server.threads[0].is_alive():
+            server.threads[0].join(0.05)
+        response = pool.send(post(server.url), T)
+        results.append((response.status, response.read()))
+        assert results == [(200, b'{"ok":true}')] * 3
+        assert server.accepted == 2
+    finally:
+        pool.close()
 
 
 # ------------------------------------------------------------------ malformed Content-Length

@@ -192,9 +192,16 @@ def _still_open(sock: socket.socket) -> bool:
     socket may also have records that carry no data (TLS 1.3 session tickets): those are
     consumed here.
     """
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    if not poller.poll(0):
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        readable = bool(poller.poll(0))
+    else:  # Windows has no poll(); select() is fine for one socket there
+        try:
+            readable = bool(select.select([sock], [], [], 0)[0])
+        except (OSError, ValueError):
+            return False
+    if not readable:
         return True
     if not isinstance(sock, ssl.SSLSocket):
         return False
