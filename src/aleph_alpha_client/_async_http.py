@@ -72,6 +72,31 @@ def _hard_close(transport: Any) -> None:
             pass
 
 
+def _wake_waiter(fut: asyncio.Future[None]) -> None:
+    """Wake a request waiting for a slot, from any loop or thread (not if its loop ended)."""
+    if fut.done():
+        return
+    loop = fut.get_loop()
+    if loop.is_closed():
+        return
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    try:
+        if loop is running:
+            fut.set_result(None)
+        else:
+            loop.call_soon_threadsafe(_set_if_pending, fut)
+    except RuntimeError:  # the loop closed meanwhile
+        pass
+
+
+def _set_if_pending(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 class _Conn(asyncio.Protocol):
     """One connection: feeds received bytes to the parser of the current response."""
 
@@ -385,10 +410,14 @@ class AsyncHTTP:
     def _drop_all(self) -> None:
         conns, self._all = self._all, set()
         self._idle = {}
-        self._waiters = deque()
+        waiters, self._waiters = self._waiters, deque()
         for conn in conns:
             conn.dead = True
             conn.close_now()
+        # requests waiting for a slot look again (every slot is free now); left waiting, they
+        # would never be woken: the slots they wait for were counted in the old set
+        for fut in waiters:
+            _wake_waiter(fut)
 
     def _wake_one(self) -> None:
         waiters = self._waiters
