@@ -12,6 +12,7 @@ import asyncio
 import select
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -187,6 +188,42 @@ def test_async_close_does_not_strand_requests_waiting_for_a_slot(make_server: An
             await pool.close()
 
     assert asyncio.run(run()) == (200, b'{"ok":true}')
+
+
+def test_async_wait_for_a_slot_does_not_count_against_the_total_timeout(
+    make_server: Any,
+) -> None:
+    """A request queued behind the limit for longer than ``total`` was sent and then failed
+    at once as a read timeout (the server did the work, the caller got an error)."""
+    gate = threading.Event()
+
+    def handler(conn: socket.socket, index: int, server: Server) -> None:
+        buf = bytearray()
+        while server.next_request(conn, buf) is not None:
+            gate.wait(10)
+            if len(server.requests) == 2:
+                time.sleep(0.2)  # well inside the queued request's own total
+            conn.sendall(OK)
+
+    server = make_server(handler)
+    short = Timeout(total=1.0, connect=5, idle=None)
+
+    async def run() -> Any:
+        pool = AsyncHTTP(limit=1, verify_ssl=True, proxy=None)
+        try:
+            first = asyncio.ensure_future(async_call(pool, post(server.url)))
+            await until(lambda: len(server.requests) == 1)
+            queued = asyncio.ensure_future(async_call(pool, post(server.url), short))
+            await until(lambda: len(pool._waiters) == 1)
+            await asyncio.sleep(1.3)  # queued for longer than its total
+            gate.set()
+            assert await first == (200, b'{"ok":true}')
+            return await queued
+        finally:
+            await pool.close()
+
+    assert asyncio.run(run()) == (200, b'{"ok":true}')
+    assert len(server.requests) == 2
 
 
 # ------------------------------------------------------------------ sync pool without poll

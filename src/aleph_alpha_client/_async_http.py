@@ -473,25 +473,29 @@ class AsyncHTTP:
 
     async def _acquire(
         self, loop: asyncio.AbstractEventLoop, target: Target, connect: float | None, fresh: bool
-    ) -> tuple[_Conn, bool]:
+    ) -> tuple[_Conn, bool, float]:
+        """A connection, whether it was reused, and how long the limit made us wait."""
         key = target.key
+        waited = 0.0
         while True:
             if not fresh:
                 conn = self._pop_idle(key)
                 if conn is not None:
-                    return conn, True
+                    return conn, True, waited
             if len(self._all) < self._limit:
                 break
             if self._evict_one():
                 continue
             fut = loop.create_future()
             self._waiters.append(fut)
+            since = loop.time()
             try:
                 await fut
             except BaseException:
                 if fut.done() and not fut.cancelled():
                     self._wake_one()  # pass the slot on
                 raise
+            waited += loop.time() - since
         conn = _Conn(loop, key)
         self._all.add(conn)
         try:
@@ -499,7 +503,7 @@ class AsyncHTTP:
         except BaseException:
             self._discard(conn)
             raise
-        return conn, False
+        return conn, False, waited
 
     def _ssl(self) -> ssl.SSLContext:
         context = self._context
@@ -593,13 +597,19 @@ class AsyncHTTP:
         deadline = None
         if not request.stream and timeout.total is not None:
             deadline = loop.time() + timeout.total
-        conn, reused = await self._acquire(loop, target, timeout.connect, False)
+        # the time spent waiting for a free slot (the limit) is not part of the attempt: a
+        # request queued past its deadline would be sent and then time out at once
+        conn, reused, waited = await self._acquire(loop, target, timeout.connect, False)
+        if deadline is not None:
+            deadline += waited
         if reused:
             try:
                 return await self._exchange(conn, True, target, request, payload, timeout, deadline)
             except _Stale:
                 pass
-            conn, reused = await self._acquire(loop, target, timeout.connect, True)
+            conn, reused, waited = await self._acquire(loop, target, timeout.connect, True)
+            if deadline is not None:
+                deadline += waited
         return await self._exchange(conn, False, target, request, payload, timeout, deadline)
 
     async def _exchange(
