@@ -2,8 +2,8 @@
 
 Each test pins one bug: a queued async request stranded by ``close()``, time spent waiting
 for a pool slot counted as a read timeout (after the request was sent), the sync pool on a
-platform without ``select.poll`` (Windows), and a malformed ``Content-Length`` escaping as a
-foreign ``ValueError``.
+platform without ``select.poll`` (Windows), a malformed ``Content-Length`` escaping as a
+foreign ``ValueError``, and a bare-LF head whose body holds CRLF CRLF.
 """
 
 from __future__ import annotations
@@ -290,3 +290,36 @@ def test_non_ascii_digit_content_length_is_a_typed_error(mode: str, make_server:
 
         with pytest.raises(APIConnectionError, match="Content-Length"):
             asyncio.run(run())
+
+
+# ------------------------------------------------------------------ bare-LF heads
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_bare_lf_head_whose_body_holds_crlf_crlf(mode: str, make_server: Any) -> None:
+    """The first head terminator wins: a CRLF CRLF inside the body of a bare-LF head was taken
+    for the end of the head (body bytes parsed as headers: 'malformed header line')."""
+    body = b"ab\r\n\r\ncdef"
+
+    def handler(conn: socket.socket, index: int, server: Server) -> None:
+        server.next_request(conn, bytearray())
+        conn.sendall(b"HTTP/1.1 200 OK\nContent-Length: 10\nConnection: close\n\n" + body)
+
+    server = make_server(handler)
+    if mode == "sync":
+        pool = SyncHTTP(pool_size=1, verify_ssl=True, proxy=None)
+        try:
+            response = pool.send(post(server.url), T)
+            assert (response.status, response.read()) == (200, body)
+        finally:
+            pool.close()
+    else:
+
+        async def run() -> Any:
+            pool = AsyncHTTP(limit=1, verify_ssl=True, proxy=None)
+            try:
+                return await async_call(pool, post(server.url))
+            finally:
+                await pool.close()
+
+        assert asyncio.run(run()) == (200, body)

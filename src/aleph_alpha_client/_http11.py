@@ -194,18 +194,17 @@ class ResponseParser:
         while True:
             buf = self._buf
             end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                # tolerate bare-LF heads, as browsers do
-                end_lf = buf.find(b"\n\n")
-                if end_lf < 0:
-                    if len(buf) > MAX_HEAD_SIZE:
-                        raise ProtocolError(
-                            f"the response head is larger than {MAX_HEAD_SIZE} bytes"
-                        )
-                    if buf and not b"HTTP/".startswith(buf[:5]) and not buf.startswith(b"HTTP/"):
-                        raise ProtocolError(f"not an HTTP response: {buf[:40]!r}")
-                    return False
+            # tolerate bare-LF heads, as browsers do; the first terminator wins (the body of a
+            # bare-LF head may hold a CRLF CRLF)
+            end_lf = buf.find(b"\n\n", 0, end) if end >= 0 else buf.find(b"\n\n")
+            if end_lf >= 0:
                 head, rest = buf[:end_lf], buf[end_lf + 2 :]
+            elif end < 0:
+                if len(buf) > MAX_HEAD_SIZE:
+                    raise ProtocolError(f"the response head is larger than {MAX_HEAD_SIZE} bytes")
+                if buf and not b"HTTP/".startswith(buf[:5]) and not buf.startswith(b"HTTP/"):
+                    raise ProtocolError(f"not an HTTP response: {buf[:40]!r}")
+                return False
             else:
                 head, rest = buf[:end], buf[end + 4 :]
             if len(head) > MAX_HEAD_SIZE:
