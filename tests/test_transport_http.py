@@ -801,3 +801,38 @@ def test_proxy_refusing_connect(mode: str, make_server: Any, tls_context: Any) -
     proxy = make_server(proxy_handler(upstream.port, seen))
     with pytest.raises(APIConnectionError, match="407"):
         one(mode, request(upstream.url), proxy=f"http://127.0.0.1:{proxy.port}")
+
+
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+@pytest.mark.parametrize("mode", MODES)
+def test_tls_trusts_a_ca_bundle_from_the_environment(
+    mode: str,
+    variable: str,
+    make_server: Any,
+    tls_context: Any,
+    tls_files: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # REQUESTS_ wins, as in requests
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, str(tls_files[0]))
+    server = make_server(keep_alive(ok()), wrap=tls_context)
+    assert one(mode, request(server.url)) == (200, b'{"ok":true}')
+
+
+def test_a_missing_ca_bundle_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aleph_alpha_client import InvalidArgumentError
+    from aleph_alpha_client._sync_http import make_ssl_context
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/no/such/bundle.pem")
+    with pytest.raises(InvalidArgumentError, match="REQUESTS_CA_BUNDLE"):
+        make_ssl_context(True)
+    assert make_ssl_context(False).verify_mode == ssl.CERT_NONE  # not read when off
+
+
+def test_ipv6_connect_authority_has_brackets() -> None:
+    from aleph_alpha_client._sync_http import split_url
+
+    target = split_url("https://[::1]:8443/v1/chat")
+    assert f"{target.authority_host}:{target.port}" == "[::1]:8443"
+    assert target.host == "::1"

@@ -552,7 +552,7 @@ class AsyncHTTP:
         )
         if target.scheme != "https":
             return
-        authority = f"{target.host}:{target.port}"
+        authority = f"{target.authority_host}:{target.port}"
         extra = {"Proxy-Authorization": proxy.auth} if proxy.auth else None
         conn.start(ResponseParser("CONNECT"), False)
         conn.transport.write(serialize_request("CONNECT", authority, authority, {}, None, extra))

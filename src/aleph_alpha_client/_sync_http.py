@@ -10,6 +10,7 @@ errors; nothing foreign escapes.
 from __future__ import annotations
 
 import base64
+import os
 import select
 import socket
 import ssl
@@ -43,7 +44,7 @@ _Key = tuple[str, str, int]
 class Target:
     """A URL split into what a connection and a request line need."""
 
-    __slots__ = ("authority", "host", "key", "port", "scheme", "target", "url")
+    __slots__ = ("authority", "authority_host", "host", "key", "port", "scheme", "target", "url")
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
@@ -63,6 +64,7 @@ class Target:
         self.host = host
         self.port = port
         self.key: _Key = (scheme, host, port)
+        self.authority_host = shown  # IPv6 addresses in brackets
         self.authority = shown if port == default else f"{shown}:{port}"
         path = parts.path or "/"
         self.target = path + ("?" + parts.query if parts.query else "")
@@ -128,9 +130,29 @@ def request_payload(request: HTTPRequest, target: Target, proxy: Proxy | None) -
     )
 
 
+#: Environment variables naming a CA bundle to trust (as requests and curl read them).
+CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
 def make_ssl_context(verify: bool) -> ssl.SSLContext:
-    """The TLS context of a transport (made once)."""
+    """The TLS context of a transport (made once).
+
+    It trusts the system's CA store (OpenSSL also reads ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``)
+    and, when set, the bundle named by ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE``, so a
+    corporate CA configured for the official client keeps working.
+    """
     context = ssl.create_default_context()
+    if verify:
+        for name in CA_BUNDLE_VARIABLES:
+            bundle = os.environ.get(name)
+            if bundle:
+                try:
+                    context.load_verify_locations(cafile=bundle)
+                except (OSError, ssl.SSLError) as err:
+                    raise InvalidArgumentError(
+                        f"{name}={bundle!r}: cannot load that CA bundle ({err})"
+                    ) from None
+                break
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -437,7 +459,7 @@ class SyncHTTP:
             raise
 
     def _tunnel(self, sock: socket.socket, target: Target, proxy: Proxy) -> None:
-        authority = f"{target.host}:{target.port}"
+        authority = f"{target.authority_host}:{target.port}"
         extra = {"Proxy-Authorization": proxy.auth} if proxy.auth else None
         sock.sendall(serialize_request("CONNECT", authority, authority, {}, None, extra))
         parser = ResponseParser("CONNECT")
