@@ -394,10 +394,17 @@ def test_stream_read_to_the_end_is_reused_and_closed_early_is_not(
 
 def test_sync_pool_keeps_at_most_pool_size_idle(make_server: Any) -> None:
     barrier = threading.Barrier(4)
+    # The server answers only once all four requests are in, so no connection can come back
+    # to the pool (and be reused) before the fourth one is opened.
+    all_in = threading.Barrier(4, timeout=10)
 
     def handler(conn: socket.socket, index: int, server: RawServer) -> None:
         buf = bytearray()
+        first = True
         while server.next_request(conn, buf) is not None:
+            if first:
+                first = False
+                all_in.wait()
             conn.sendall(ok())
 
     server = make_server(handler)
