@@ -15,6 +15,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from aleph_alpha_client import AsyncClient, Client
+from raw_server import Handler, RawServer
 from scripted_server import ScriptedServer
 
 TOKEN = "test-token-SECRET-1234"
@@ -85,3 +86,18 @@ async def async_client(server: ScriptedServer) -> AsyncIterator[AsyncClient]:
         TOKEN, host=server.url, total_retries=3, request_timeout_seconds=10
     ) as c:
         yield c
+
+
+@pytest.fixture
+def make_server() -> Iterator[Callable[..., RawServer]]:
+    """``make_server(handler, wrap=None)``: raw loopback servers, closed after the test."""
+    servers: list[RawServer] = []
+
+    def make(handler: Handler, wrap: Any = None) -> RawServer:
+        server = RawServer(handler, wrap)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.close()

@@ -13,7 +13,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,115 +23,10 @@ from aleph_alpha_client._config import Timeout
 from aleph_alpha_client._exceptions import APIConnectionError
 from aleph_alpha_client._sync_http import SyncHTTP
 from aleph_alpha_client._transport import HTTPRequest
+from raw_server import Handler, RawServer
 
 T = Timeout(total=10, connect=5, idle=None)
 OK = b'HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{"ok":true}'
-
-
-def read_request(conn: socket.socket, buf: bytearray) -> bytes | None:
-    """One request (head + Content-Length body) from ``conn``; None at EOF."""
-    while b"\r\n\r\n" not in buf:
-        data = conn.recv(65536)
-        if not data:
-            return None
-        buf += data
-    end = buf.index(b"\r\n\r\n") + 4
-    length = 0
-    for line in bytes(buf[:end]).split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":")[1])
-    while len(buf) < end + length:
-        data = conn.recv(65536)
-        if not data:
-            return None
-        buf += data
-    request = bytes(buf[: end + length])
-    del buf[: end + length]
-    return request
-
-
-class Server:
-    """Loopback server: ``handler(conn, index, server)`` runs in a thread per connection."""
-
-    def __init__(self, handler: Callable[[socket.socket, int, Server], None]) -> None:
-        self.handler = handler
-        self.requests: list[bytes] = []
-        self.accepted = 0
-        self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/x"
-        self.conns: list[socket.socket] = []
-        self.stopping = False
-        self.threads: list[threading.Thread] = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            if self.stopping:
-                conn.close()
-                return
-            with self.lock:
-                index = self.accepted
-                self.accepted += 1
-                self.conns.append(conn)
-            thread = threading.Thread(target=self._run, args=(conn, index), daemon=True)
-            self.threads.append(thread)
-            thread.start()
-
-    def _run(self, conn: socket.socket, index: int) -> None:
-        try:
-            self.handler(conn, index, self)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def next_request(self, conn: socket.socket, buf: bytearray) -> bytes | None:
-        req = read_request(conn, buf)
-        if req is not None:
-            with self.lock:
-                self.requests.append(req)
-        return req
-
-    def close(self) -> None:
-        self.stopping = True
-        try:  # wake the accept() (closing a listening socket does not)
-            with socket.create_connection(self.sock.getsockname(), timeout=1):
-                pass
-        except OSError:
-            pass
-        self.sock.close()
-        with self.lock:
-            conns = list(self.conns)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self.thread.join(5)
-        for thread in self.threads:
-            thread.join(5)
-
-
-@pytest.fixture
-def make_server() -> Iterator[Callable[..., Server]]:
-    servers: list[Server] = []
-
-    def make(handler: Callable[[socket.socket, int, Server], None]) -> Server:
-        server = Server(handler)
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.close()
 
 
 def post(url: str, stream: bool = False) -> HTTPRequest:
@@ -146,10 +41,10 @@ async def async_call(pool: AsyncHTTP, req: HTTPRequest, timeout: Timeout = T) ->
         response.close()
 
 
-def gated(gate: threading.Event) -> Callable[[socket.socket, int, Server], None]:
+def gated(gate: threading.Event) -> Handler:
     """Keep-alive handler that answers each request once ``gate`` is set."""
 
-    def handler(conn: socket.socket, index: int, server: Server) -> None:
+    def handler(conn: socket.socket, index: int, server: RawServer) -> None:
         buf = bytearray()
         while server.next_request(conn, buf) is not None:
             gate.wait(10)
@@ -197,7 +92,7 @@ def test_async_wait_for_a_slot_does_not_count_against_the_total_timeout(
     at once as a read timeout (the server did the work, the caller got an error)."""
     gate = threading.Event()
 
-    def handler(conn: socket.socket, index: int, server: Server) -> None:
+    def handler(conn: socket.socket, index: int, server: RawServer) -> None:
         buf = bytearray()
         while server.next_request(conn, buf) is not None:
             gate.wait(10)
@@ -234,7 +129,7 @@ def test_sync_pool_reuses_connections_without_select_poll(
 ) -> None:
     """Windows has no select.poll: a pooled connection must still be checked and reused."""
 
-    def handler(conn: socket.socket, index: int, server: Server) -> None:
+    def handler(conn: socket.socket, index: int, server: RawServer) -> None:
         buf = bytearray()
         while server.next_request(conn, buf) is not None:
             conn.sendall(OK)
@@ -269,7 +164,7 @@ def test_sync_pool_reuses_connections_without_select_poll(
 def test_non_ascii_digit_content_length_is_a_typed_error(mode: str, make_server: Any) -> None:
     """'²'.isdigit() is True but int('²') raises: a foreign ValueError escaped."""
 
-    def handler(conn: socket.socket, index: int, server: Server) -> None:
+    def handler(conn: socket.socket, index: int, server: RawServer) -> None:
         server.next_request(conn, bytearray())
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\nab")
 
@@ -301,7 +196,7 @@ def test_bare_lf_head_whose_body_holds_crlf_crlf(mode: str, make_server: Any) ->
     for the end of the head (body bytes parsed as headers: 'malformed header line')."""
     body = b"ab\r\n\r\ncdef"
 
-    def handler(conn: socket.socket, index: int, server: Server) -> None:
+    def handler(conn: socket.socket, index: int, server: RawServer) -> None:
         server.next_request(conn, bytearray())
         conn.sendall(b"HTTP/1.1 200 OK\nContent-Length: 10\nConnection: close\n\n" + body)
 
