@@ -212,7 +212,9 @@ def test_pydantic_response_format_matches_official(client: Client, server: Scrip
     assert response.json() == {"tank_size": 200, "fish": ["nemo"]}
 
 
-def test_images_keep_their_bytes_and_type(client: Client, server: ScriptedServer, tmp_path: Any) -> None:
+def test_images_keep_their_bytes_and_type(
+    client: Client, server: ScriptedServer, tmp_path: Any
+) -> None:
     jpeg = b"\xff\xd8\xff\xe0" + b"fake jpeg payload" * 10
     path = tmp_path / "cat.jpg"
     path.write_bytes(jpeg)
@@ -279,12 +281,18 @@ def test_tool_turns_round_trip(client: Client, server: ScriptedServer) -> None:
     response = client.chat(ChatRequest(model=MODEL, messages=conversation, tools=tools), MODEL)
     assert response.finish_reason is FinishReason.ToolCalls
     assert response.tool_calls == [
-        ToolCall("chatcmpl-tool-9", "function", FunctionCall("get_weather", call["function"]["arguments"]))
+        ToolCall(
+            "chatcmpl-tool-9",
+            "function",
+            FunctionCall("get_weather", call["function"]["arguments"]),
+        )
     ]
     assert response.tool_calls[0].function.parsed_arguments() == {"location": "Paris, France"}
     conversation.append(response.message)
     conversation.append(
-        Message(role=Role.Tool, content="Cloudy with a bit of rain.", tool_call_id="chatcmpl-tool-9")
+        Message(
+            role=Role.Tool, content="Cloudy with a bit of rain.", tool_call_id="chatcmpl-tool-9"
+        )
     )
     client.chat(ChatRequest(model=MODEL, messages=conversation, tools=tools), MODEL)
     sent = server.received[1].json()["messages"]
@@ -314,9 +322,13 @@ def test_response_keeps_usage_id_and_model(client: Client, server: ScriptedServe
     assert ChatResponse(FinishReason.Stop, response.message).usage is None
 
 
-def test_api_error_is_typed_and_matches_official_except(client: Client, server: ScriptedServer) -> None:
+def test_api_error_is_typed_and_matches_official_except(
+    client: Client, server: ScriptedServer
+) -> None:
     text = '{"error":"Sadly the model you chose does not provide that capability","code":"MISSING_CAPABILITY"}'
-    server.add(Reply(400, {"Content-Type": "application/json", "X-Request-Id": "rq-1"}, [text.encode()]))
+    server.add(
+        Reply(400, {"Content-Type": "application/json", "X-Request-Id": "rq-1"}, [text.encode()])
+    )
     with pytest.raises(ValueError) as info:
         client.chat(ChatRequest(model=MODEL, messages=[user("hi")]), "luminous-base")
     err = info.value
@@ -358,7 +370,9 @@ def test_sync_stream_yields_official_order(client: Client, server: ScriptedServe
     assert server.received[0].json()["stream"] is True
 
 
-async def test_async_stream_yields_official_order(async_client: AsyncClient, server: ScriptedServer) -> None:
+async def test_async_stream_yields_official_order(
+    async_client: AsyncClient, server: ScriptedServer
+) -> None:
     server.add(Reply.sse(PLAIN_STREAM, pieces=9))
     items = [item async for item in async_client.chat_with_streaming(stream_request(), MODEL)]
     assert items == expected_plain()
@@ -379,9 +393,13 @@ def test_tool_call_deltas_are_assembled(client: Client, server: ScriptedServer) 
     ]
 
 
-async def test_final_response_and_text_stream(async_client: AsyncClient, server: ScriptedServer) -> None:
+async def test_final_response_and_text_stream(
+    async_client: AsyncClient, server: ScriptedServer
+) -> None:
     server.add(Reply.sse(TOOL_STREAM), Reply.sse(PLAIN_STREAM))
-    final = await async_client.chat_with_streaming(stream_request(False), MODEL).get_final_response()
+    final = await async_client.chat_with_streaming(
+        stream_request(False), MODEL
+    ).get_final_response()
     assert final.finish_reason is FinishReason.ToolCalls
     assert final.message.content == "</think>\n\n"
     assert final.tool_calls[0].function.arguments == '{"location": "Paris, France"}'
@@ -444,7 +462,9 @@ def test_finish_chunk_with_usage_and_content_loses_nothing() -> None:
     ]
 
 
-def test_stream_without_finish_or_done_raises_with_partial(client: Client, server: ScriptedServer) -> None:
+def test_stream_without_finish_or_done_raises_with_partial(
+    client: Client, server: ScriptedServer
+) -> None:
     server.add(Reply.sse(PLAIN_STREAM[:3], done=False))
     seen: list[Any] = []
     with pytest.raises(IncompleteStreamError) as info:
@@ -474,9 +494,13 @@ def test_error_event_after_first_token_raises(client: Client, server: ScriptedSe
     assert len(server.received) == 1
 
 
-def test_overload_event_before_first_token_is_retried(client: Client, server: ScriptedServer) -> None:
+def test_overload_event_before_first_token_is_retried(
+    client: Client, server: ScriptedServer
+) -> None:
     server.add(
-        Reply.sse([PLAIN_STREAM[0], {"error": "model overloaded", "code": "OVERLOADED"}], done=False),
+        Reply.sse(
+            [PLAIN_STREAM[0], {"error": "model overloaded", "code": "OVERLOADED"}], done=False
+        ),
         Reply.sse(PLAIN_STREAM),
     )
     assert list(client.chat_with_streaming(stream_request(), MODEL)) == expected_plain()
@@ -539,7 +563,9 @@ def test_model_argument_is_required(client: Client, server: ScriptedServer) -> N
 
 async def test_steering_on_both_clients(server: ScriptedServer) -> None:
     concept_id = "bc31b0c1" * 8
-    server.add(Reply.json({"id": concept_id}, status=201), Reply.json({"id": concept_id}, status=201))
+    server.add(
+        Reply.json({"id": concept_id}, status=201), Reply.json({"id": concept_id}, status=201)
+    )
     request = SteeringConceptCreationRequest(
         examples=[SteeringPairedExample(negative="I appreciate it.", positive="Thanks, fam.")]
     )
@@ -611,7 +637,10 @@ def test_seed_simple_and_multi_turn_chat(client: Client, server: ScriptedServer)
     conversation.append(response.message)
     conversation.append(Message(role=Role.User, content="And of France?"))
     client.chat(ChatRequest(messages=conversation, model=MODEL), model=MODEL)
-    assert server.received[1].json()["messages"][2] == {"role": "assistant", "content": "I am fine."}
+    assert server.received[1].json()["messages"][2] == {
+        "role": "assistant",
+        "content": "I am fine.",
+    }
 
 
 async def test_seed_async_streaming_with_usage(server: ScriptedServer) -> None:
@@ -647,7 +676,9 @@ async def test_async_client_dropped_without_close_leaks_nothing(server: Scripted
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
-def test_final_response_of_a_stream_closed_early_is_an_error(client: Client, server: ScriptedServer) -> None:
+def test_final_response_of_a_stream_closed_early_is_an_error(
+    client: Client, server: ScriptedServer
+) -> None:
     from aleph_alpha_client import StreamError
 
     stream = client.chat_with_streaming(stream_request(), MODEL)
@@ -684,3 +715,26 @@ def test_dir_lists_the_lazy_async_client() -> None:
     import aleph_alpha_client
 
     assert "AsyncClient" in dir(aleph_alpha_client)
+
+
+async def test_official_process_chat_stream_assembles_and_never_ends_short() -> None:
+    from aleph_alpha_client.chat import process_chat_stream
+
+    async def chunks(events: list[Any]) -> Any:
+        for event in events:
+            yield event
+
+    items = [item async for item in process_chat_stream(chunks(TOOL_STREAM))]
+    assert items[-2:] == [
+        ToolCall(
+            "chatcmpl-tool-1",
+            "function",
+            FunctionCall("get_weather", '{"location": "Paris, France"}'),
+        ),
+        FinishReason.ToolCalls,
+    ]
+    seen: list[Any] = []
+    with pytest.raises(IncompleteStreamError):
+        async for item in process_chat_stream(chunks(PLAIN_STREAM[:3])):
+            seen.append(item)
+    assert seen == expected_plain()[:3]

@@ -528,12 +528,17 @@ def stream_chat_item_from_json(
 async def process_chat_stream(
     stream: AsyncIterable[Mapping[str, Any]],
 ) -> AsyncIterator[ChatStreamItem]:
-    """Turn decoded chat stream chunks into items, assembling tool calls by index."""
+    """Turn decoded chat stream chunks into items, assembling tool calls by index.
+
+    The chunks come without ``[DONE]``, so a source that ends before the finish chunk raises
+    :class:`IncompleteStreamError` (after the items that did arrive), never ends short.
+    """
     from ._streaming import ChatStreamState
 
     state = ChatStreamState(include_usage=False)
     async for chunk in stream:
         for item in state.feed(chunk):
             yield item
+    state.check_complete()  # no finish chunk: IncompleteStreamError with .partial
     for item in state.done():
         yield item
