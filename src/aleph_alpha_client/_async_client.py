@@ -98,6 +98,7 @@ class AsyncClient(BaseClient):
             )
         )
         self._limit = pool_size if pool_size is not None else limit
+        # A one-slot box: with_options() copies share it, so they share (and close) one pool.
         self._transport_box: list[AsyncTransport | None] = [None]
 
     # ---------------------------------------------------------------- plumbing

@@ -574,10 +574,6 @@ class AsyncHTTP:
         """Close every connection of this pool."""
         self._drop_all()
 
-    def close_sync(self) -> None:
-        """Close every connection without awaiting (also from ``__del__``)."""
-        self._drop_all()
-
     def __del__(self) -> None:
         try:
             conns = self._all

@@ -103,6 +103,7 @@ class Client(BaseClient):
             )
         )
         self._pool_size = limit if limit is not None else pool_size
+        # A one-slot box: with_options() copies share it, so they share (and close) one pool.
         self._transport_box: list[SyncTransport | None] = [None]
 
     # ---------------------------------------------------------------- plumbing

@@ -97,10 +97,6 @@ class Timeout:
         return Timeout(total=seconds, connect=min(DEFAULT_CONNECT_TIMEOUT, seconds), idle=None)
 
 
-def _redact(token: str) -> str:
-    return "***" if token else ""
-
-
 @dataclass(frozen=True)
 class ClientConfig:
     """Everything a client needs to build and send requests. The token is hidden in repr."""

@@ -322,9 +322,6 @@ class CompletionStreamState:
         )
 
 
-StreamState = Union[ChatStreamState, CompletionStreamState]
-
-
 class StreamProcessor:
     """Bytes in, stream items out: SSE decoding plus a state. Pure and incremental."""
 
