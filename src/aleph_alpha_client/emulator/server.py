@@ -36,11 +36,11 @@ from .handlers import (
     DEFAULT_VERSION,
     HandlerConfig,
     Response,
-    dumps,
     error_response,
     handle,
     route_of,
 )
+from .handlers.common import dumps
 
 __all__ = ["Emulator", "Headers", "RecordedRequest", "run_server"]
 

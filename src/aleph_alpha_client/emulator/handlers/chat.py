@@ -1,0 +1,306 @@
+"""Chat: ``POST chat/completions`` (streamed too, tools, structured output)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .. import tokenizer
+from ..models import ModelInfo
+from ..schema import example_for_schema
+from .common import (
+    _IMAGE_TOKENS,
+    _MESSAGE_OVERHEAD_TOKENS,
+    _SNIPPET,
+    Response,
+    _bad,
+    _bool,
+    _Context,
+    _limit,
+    _n,
+    _opt_int,
+    _pieces,
+    _require_image_support,
+    _stream_response,
+    answer_for,
+    dumps,
+    json_response,
+)
+
+# --------------------------------------------------------------------------------------------
+# Chat
+
+
+@dataclass
+class _Message:
+    role: str
+    text: str
+    images: int
+    raw: dict[str, Any]
+
+
+_ROLES = {"system", "user", "assistant", "tool"}
+
+
+def _parse_messages(value: Any) -> list[_Message]:
+    if not isinstance(value, list) or not value:
+        raise _bad("field `messages` must be a non-empty list")
+    messages: list[_Message] = []
+    for raw in value:
+        if not isinstance(raw, dict):
+            raise _bad("items of `messages` must be objects")
+        role = raw.get("role")
+        if role not in _ROLES:
+            raise _bad(f"message role must be one of {sorted(_ROLES)}, not {role!r}")
+        content = raw.get("content")
+        images = 0
+        if content is None:
+            text = ""
+        elif isinstance(content, str):
+            text = content
+        elif isinstance(content, list):
+            texts: list[str] = []
+            for part in content:
+                if not isinstance(part, dict):
+                    raise _bad("message content parts must be objects")
+                if part.get("type") == "text" and isinstance(part.get("text"), str):
+                    texts.append(part["text"])
+                elif part.get("type") == "image_url":
+                    images += 1
+                else:
+                    raise _bad(f"unknown message content part {part.get('type')!r}")
+            text = "".join(texts)
+        else:
+            raise _bad("message `content` must be a string, a list or null")
+        messages.append(_Message(str(role), text, images, raw))
+    return messages
+
+
+def _tool_choice(payload: Mapping[str, Any], tools: list[dict[str, Any]]) -> tuple[bool, int]:
+    """Whether to call a tool, and which one (index into ``tools``)."""
+    choice = payload.get("tool_choice")
+    if choice is None or choice in ("auto", "required"):
+        return True, 0
+    if choice == "none":
+        return False, 0
+    if isinstance(choice, dict):
+        function = choice.get("function")
+        name = function.get("name") if isinstance(function, dict) else None
+        for i, tool in enumerate(tools):
+            if tool["function"].get("name") == name:
+                return True, i
+        raise _bad(f"tool_choice names the function {name!r}, which is not in `tools`")
+    raise _bad("field `tool_choice` must be 'auto', 'none', 'required' or a function object")
+
+
+def _parse_tools(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+    tools = payload.get("tools")
+    if tools is None:
+        return []
+    if not isinstance(tools, list):
+        raise _bad("field `tools` must be a list")
+    for tool in tools:
+        if (
+            not isinstance(tool, dict)
+            or not isinstance(tool.get("function"), dict)
+            or not isinstance(tool["function"].get("name"), str)
+        ):
+            raise _bad("each tool must be {'type': 'function', 'function': {'name': ...}}")
+    return tools
+
+
+def _schema_of(payload: Mapping[str, Any]) -> tuple[bool, Any]:
+    fmt = payload.get("response_format")
+    if fmt is None:
+        return False, None
+    if not isinstance(fmt, dict):
+        raise _bad("field `response_format` must be an object")
+    kind = fmt.get("type")
+    if kind == "json_schema":
+        spec = fmt.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+            raise _bad("response_format.json_schema.schema must be an object")
+        return True, spec["schema"]
+    if kind == "json_object":
+        return True, {"type": "object", "properties": {"answer": {"type": "string"}}}
+    if kind == "text":
+        return False, None
+    raise _bad(f"unknown response_format type {kind!r}")
+
+
+def _chat(payload: dict[str, Any], ctx: _Context) -> Response:
+    model = ctx.model(payload, "chat", what="chat conversations")
+    messages = _parse_messages(payload.get("messages"))
+    images = sum(m.images for m in messages)
+    _require_image_support(model, images)
+    maximum_tokens = _opt_int(payload, "maximum_tokens", 1)
+    if maximum_tokens is None:
+        maximum_tokens = _opt_int(payload, "max_tokens", 1)
+    n = _n(payload)
+    tools = _parse_tools(payload)
+    stream = _bool(payload, "stream")
+    stream_options = payload.get("stream_options")
+    include_usage = isinstance(stream_options, dict) and stream_options.get("include_usage") is True
+    is_json, schema = _schema_of(payload)
+    steering = payload.get("steering_concepts")
+    if steering is not None and not (
+        isinstance(steering, list) and all(isinstance(s, str) for s in steering)
+    ):
+        raise _bad("field `steering_concepts` must be a list of strings")
+
+    prompt_tokens = sum(
+        len(tokenizer.encode(m.text)) + _MESSAGE_OVERHEAD_TOKENS + m.images * _IMAGE_TOKENS
+        for m in messages
+    )
+    last = messages[-1]
+    call_tool, tool_index = (False, 0)
+    if tools:
+        call_tool, tool_index = _tool_choice(payload, tools)
+        call_tool = call_tool and last.role == "user"
+
+    chat_id = "chatcmpl-" + ctx.hex_id("chat")
+    created = ctx.created()
+    if call_tool:
+        function = tools[tool_index]["function"]
+        arguments = json.dumps(
+            example_for_schema(function.get("parameters") or {"type": "object"}, "arguments")
+        )
+        call = {
+            "id": "chatcmpl-tool-" + ctx.hex_id("tool"),
+            "type": "function",
+            "function": {"name": function["name"], "arguments": arguments},
+        }
+        completion_tokens = len(tokenizer.encode(function["name"] + arguments))
+        usage = _usage(prompt_tokens, completion_tokens)
+        if stream:
+            return _chat_tool_stream(chat_id, created, model, call, usage, include_usage)
+        message = {"role": "assistant", "content": "", "tool_calls": [call]}
+        return _chat_json(chat_id, created, model, [(message, "tool_calls")] * n, usage, n)
+
+    if is_json:
+        content = json.dumps(example_for_schema(schema, "answer"))
+    elif last.role == "tool":
+        content = f'The tool returned: "{last.text[:_SNIPPET]}".'
+    else:
+        user = next((m for m in reversed(messages) if m.role == "user"), last)
+        content = answer_for(user.text, user.images)
+    ids, cut = _limit(content, maximum_tokens)
+    if cut:
+        content = tokenizer.decode(ids)
+    finish = "length" if cut else "stop"
+    usage = _usage(prompt_tokens, len(ids))
+    if stream:
+        return _chat_text_stream(chat_id, created, model, ids, finish, usage, include_usage)
+    message = {"role": "assistant", "content": content}
+    if "tools" in model.capabilities:
+        message["tool_calls"] = []
+    return _chat_json(chat_id, created, model, [(message, finish)] * n, usage, n)
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def _chat_json(
+    chat_id: str,
+    created: int,
+    model: ModelInfo,
+    choices: list[tuple[dict[str, Any], str]],
+    usage: dict[str, int],
+    n: int,
+) -> Response:
+    if n > 1:
+        usage = _usage(usage["prompt_tokens"], usage["completion_tokens"] * n)
+    return json_response(
+        200,
+        {
+            "id": chat_id,
+            "choices": [
+                {"finish_reason": finish, "index": i, "message": message, "logprobs": None}
+                for i, (message, finish) in enumerate(choices)
+            ],
+            "created": created,
+            "model": model.name,
+            "system_fingerprint": ".unknown.",
+            "object": "chat.completion",
+            "usage": usage,
+        },
+    )
+
+
+def _chunk(
+    chat_id: str,
+    created: int,
+    model: ModelInfo,
+    delta: dict[str, Any] | None,
+    finish: str | None = None,
+    usage: dict[str, int] | None = None,
+) -> str:
+    choices = (
+        []
+        if delta is None
+        else [{"finish_reason": finish, "index": 0, "delta": delta, "logprobs": None}]
+    )
+    return dumps(
+        {
+            "id": chat_id,
+            "choices": choices,
+            "created": created,
+            "model": model.name,
+            "system_fingerprint": ".unknown." if finish or usage else None,
+            "object": "chat.completion.chunk",
+            "usage": usage,
+        }
+    )
+
+
+def _chat_text_stream(
+    chat_id: str,
+    created: int,
+    model: ModelInfo,
+    ids: list[int],
+    finish: str,
+    usage: dict[str, int],
+    include_usage: bool,
+) -> Response:
+    events = [_chunk(chat_id, created, model, {"role": "assistant", "content": ""})]
+    events.extend(_chunk(chat_id, created, model, {"content": piece}) for piece in _pieces(ids))
+    events.append(_chunk(chat_id, created, model, {}, finish))
+    if include_usage:
+        events.append(_chunk(chat_id, created, model, None, usage=usage))
+    events.append("[DONE]")
+    return _stream_response(events)
+
+
+def _chat_tool_stream(
+    chat_id: str,
+    created: int,
+    model: ModelInfo,
+    call: dict[str, Any],
+    usage: dict[str, int],
+    include_usage: bool,
+) -> Response:
+    events = [_chunk(chat_id, created, model, {"role": "assistant", "content": ""})]
+    head = {
+        "id": call["id"],
+        "index": 0,
+        "type": "function",
+        "function": {"name": call["function"]["name"]},
+    }
+    events.append(_chunk(chat_id, created, model, {"content": "", "tool_calls": [head]}))
+    arguments: str = call["function"]["arguments"]
+    step = 12
+    for start in range(0, len(arguments), step):
+        fragment = {"index": 0, "function": {"arguments": arguments[start : start + step]}}
+        events.append(_chunk(chat_id, created, model, {"content": "", "tool_calls": [fragment]}))
+    events.append(_chunk(chat_id, created, model, {"content": ""}, "tool_calls"))
+    if include_usage:
+        events.append(_chunk(chat_id, created, model, None, usage=usage))
+    events.append("[DONE]")
+    return _stream_response(events)
