@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._exceptions import APIConnectionError, APITimeoutError
 from ._http11 import IncompleteBodyError, ProtocolError, ResponseParser, serialize_request
-from ._sync_http import (
+from ._net import (
     Target,
     connect_error,
     io_error,

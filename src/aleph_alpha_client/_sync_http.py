@@ -9,8 +9,6 @@ errors; nothing foreign escapes.
 
 from __future__ import annotations
 
-import base64
-import os
 import select
 import socket
 import ssl
@@ -18,15 +16,22 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
 
 from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
-    IncompleteStreamError,
-    InvalidArgumentError,
 )
-from ._http11 import IncompleteBodyError, ProtocolError, ResponseParser, serialize_request
+from ._http11 import ProtocolError, ResponseParser, serialize_request
+from ._net import (
+    Proxy,
+    Target,
+    connect_error,
+    io_error,
+    make_ssl_context,
+    parse_proxy,
+    request_payload,
+    split_url,
+)
 
 if TYPE_CHECKING:
     from ._config import Timeout
@@ -39,172 +44,6 @@ _STREAM_RECV = 262144  # streams: large reads, decoded in bulk
 _BIG_BODY = 65536
 
 _Key = tuple[str, str, int]
-
-
-class Target:
-    """A URL split into what a connection and a request line need."""
-
-    __slots__ = ("authority", "authority_host", "host", "key", "port", "scheme", "target", "url")
-
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme not in ("http", "https"):
-            raise InvalidArgumentError(f"url: only http and https are supported, got {url!r}")
-        host = parts.hostname
-        if not host:
-            raise InvalidArgumentError(f"url: no host in {url!r}")
-        try:
-            port = parts.port or (443 if scheme == "https" else 80)
-        except ValueError as err:
-            raise InvalidArgumentError(f"url: bad port in {url!r}") from err
-        default = 443 if scheme == "https" else 80
-        shown = f"[{host}]" if ":" in host else host
-        self.scheme = scheme
-        self.host = host
-        self.port = port
-        self.key: _Key = (scheme, host, port)
-        self.authority_host = shown  # IPv6 addresses in brackets
-        self.authority = shown if port == default else f"{shown}:{port}"
-        path = parts.path or "/"
-        self.target = path + ("?" + parts.query if parts.query else "")
-        self.url = url
-
-
-_targets: dict[str, Target] = {}
-
-
-def split_url(url: str) -> Target:
-    """The :class:`Target` of a URL (cached: clients send to few URLs)."""
-    target = _targets.get(url)
-    if target is None:
-        target = Target(url)
-        if len(_targets) > 512:
-            _targets.clear()
-        _targets[url] = target
-    return target
-
-
-class Proxy:
-    """A proxy from the environment: where it listens and its ``Proxy-Authorization``."""
-
-    __slots__ = ("auth", "host", "port", "tls")
-
-    def __init__(self, host: str, port: int, auth: str | None, tls: bool) -> None:
-        self.host = host
-        self.port = port
-        self.auth = auth
-        self.tls = tls
-
-
-def parse_proxy(url: str) -> Proxy:
-    """Parse a proxy URL like ``http://user:pass@proxy:3128`` (scheme defaults to http)."""
-    if "://" not in url:
-        url = "http://" + url
-    parts = urlsplit(url)
-    if not parts.hostname:
-        raise InvalidArgumentError("proxy: no host in the proxy URL from the environment")
-    tls = parts.scheme.lower() == "https"
-    try:
-        port = parts.port or (443 if tls else 80)
-    except ValueError as err:
-        raise InvalidArgumentError("proxy: bad port in the proxy URL") from err
-    auth = None
-    if parts.username is not None:
-        user = unquote(parts.username)
-        password = unquote(parts.password or "")
-        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        auth = "Basic " + token
-    return Proxy(parts.hostname, port, auth, tls)
-
-
-def request_payload(request: HTTPRequest, target: Target, proxy: Proxy | None) -> bytes:
-    """The bytes of a request: absolute-form through an http proxy, origin-form otherwise."""
-    if proxy is not None and target.scheme == "http":
-        extra = {"Proxy-Authorization": proxy.auth} if proxy.auth else None
-        return serialize_request(
-            request.method, request.url, target.authority, request.headers, request.body, extra
-        )
-    return serialize_request(
-        request.method, target.target, target.authority, request.headers, request.body
-    )
-
-
-#: Environment variables naming a CA bundle to trust (as requests and curl read them).
-CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
-
-
-def make_ssl_context(verify: bool) -> ssl.SSLContext:
-    """The TLS context of a transport (made once).
-
-    It trusts the system's CA store (OpenSSL also reads ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``)
-    and, when set, the bundle named by ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE``, so a
-    corporate CA configured for the official client keeps working.
-    """
-    context = ssl.create_default_context()
-    if verify:
-        for name in CA_BUNDLE_VARIABLES:
-            bundle = os.environ.get(name)
-            if bundle:
-                try:
-                    context.load_verify_locations(cafile=bundle)
-                except (OSError, ssl.SSLError) as err:
-                    raise InvalidArgumentError(
-                        f"{name}={bundle!r}: cannot load that CA bundle ({err})"
-                    ) from None
-                break
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-# ------------------------------------------------------------------------------ errors
-
-
-def _short(err: BaseException) -> str:
-    text = str(err) or type(err).__name__
-    return text if len(text) < 300 else text[:300] + "..."
-
-
-def connect_error(err: BaseException, url: str) -> APIConnectionError:
-    """Map an error while opening a connection (DNS, TCP, TLS, proxy)."""
-    if isinstance(err, APIConnectionError):
-        return err
-    if isinstance(err, socket.gaierror):
-        return APIConnectionError(f"could not resolve the host of {url}", url=url)
-    if isinstance(err, TimeoutError):
-        return APITimeoutError(f"connecting to {url} timed out", url=url, phase="connect")
-    if isinstance(err, ssl.SSLError):
-        return APIConnectionError(f"TLS error talking to {url}: {_short(err)}", url=url)
-    if isinstance(err, ProtocolError):
-        return APIConnectionError(f"malformed answer from the proxy for {url}: {err}", url=url)
-    return APIConnectionError(f"could not connect to {url}: {_short(err)}", url=url)
-
-
-def io_error(err: BaseException, url: str, *, streaming: bool = False) -> APIConnectionError:
-    """Map an error while sending or reading (after the connection was opened)."""
-    if isinstance(err, APIConnectionError):
-        return err
-    if isinstance(err, TimeoutError):
-        if streaming:
-            return APITimeoutError(f"the stream went silent ({url})", url=url, phase="idle")
-        return APITimeoutError(f"reading the answer timed out ({url})", url=url, phase="read")
-    if isinstance(err, IncompleteBodyError):
-        if streaming:
-            return IncompleteStreamError(  # type: ignore[return-value]
-                f"the connection broke in the middle of the stream ({url}): {err}"
-            )
-        return APIConnectionError(f"connection to {url} failed: {err}", url=url)
-    if isinstance(err, ProtocolError):
-        return APIConnectionError(f"malformed HTTP answer from {url}: {err}", url=url)
-    if isinstance(err, ssl.SSLError):
-        return APIConnectionError(f"TLS error talking to {url}: {_short(err)}", url=url)
-    if streaming and isinstance(err, (ConnectionResetError, BrokenPipeError)):
-        return IncompleteStreamError(  # type: ignore[return-value]
-            f"the connection broke in the middle of the stream ({url})"
-        )
-    return APIConnectionError(f"connection to {url} failed: {_short(err)}", url=url)
 
 
 def _still_open(sock: socket.socket) -> bool:
