@@ -44,18 +44,27 @@ class JSONSchema:
         }
 
     @classmethod
-    def from_pydantic(cls, model_class: type[BaseModel]) -> JSONSchema:
-        """Build the schema of a pydantic model class (name and docstring as the official)."""
+    def from_pydantic(cls, model_class: type[BaseModel], *, strict: bool = True) -> JSONSchema:
+        """Build the schema of a pydantic model class (name and docstring as the official).
+
+        With ``strict`` (the default, as the official) the schema is normalised for strict
+        mode: no additional properties, every property required (optional ones nullable).
+        """
         schema_fn = getattr(model_class, "model_json_schema", None)
         if not callable(schema_fn):
             raise InvalidArgumentTypeError(
                 f"response_format: expected a pydantic v2 model class, got {model_class!r}"
             )
+        schema = schema_fn()
+        if strict:
+            from .tools import strict_schema
+
+            schema = strict_schema(schema)
         return cls(
-            schema=schema_fn(),
+            schema=schema,
             name=model_class.__name__,
             description=model_class.__doc__,
-            strict=True,
+            strict=strict,
         )
 
 
