@@ -287,7 +287,9 @@ class AsyncClient(BaseClient):
         while True:
             async with self.chat_with_streaming(loop.next_request(), model) as stream:
                 async for item in stream:
-                    if isinstance(item, (ChatStreamChunk, ToolCall)):
+                    if isinstance(item, ToolCall) or (
+                        isinstance(item, ChatStreamChunk) and item.content
+                    ):
                         yield item
                 response = await stream.get_final_response()
             planned = loop.on_response(response)

@@ -292,7 +292,9 @@ class Client(BaseClient):
         while True:
             with self.chat_with_streaming(loop.next_request(), model) as stream:
                 for item in stream:
-                    if isinstance(item, (ChatStreamChunk, ToolCall)):
+                    if isinstance(item, ToolCall) or (
+                        isinstance(item, ChatStreamChunk) and item.content
+                    ):
                         yield item
                 response = stream.get_final_response()
             planned = loop.on_response(response)

@@ -402,7 +402,9 @@ class ChatRequest:
         if self.tools is not None:
             from .tools import tool_to_json
 
-            result["tools"] = [tool_to_json(tool) for tool in self.tools]
+            result["tools"] = [
+                tool_to_json(tool, f"ChatRequest.tools[{i}]") for i, tool in enumerate(self.tools)
+            ]
         if self.tool_choice is not None:
             choice = self.tool_choice
             result["tool_choice"] = dict(choice) if isinstance(choice, Mapping) else _plain(choice)
