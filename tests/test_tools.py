@@ -490,3 +490,43 @@ def test_tool_object_passes_through() -> None:
     assert isinstance(t, Tool)
     assert tool(t) is t
     assert request(tools=[t]).to_json()["tools"][0]["function"]["name"] == "weather"
+
+
+class Booking(pydantic.BaseModel):
+    """Book a flight."""
+
+    flight: str = pydantic.Field(pattern=r"^[A-Z]{2}\d{3,4}$")
+    seat: str = pydantic.Field(pattern=r"^\d{1,2}[A-F]$")
+    passengers: int = pydantic.Field(ge=1, le=9)
+    note: Optional[str] = None
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("strict", [False, True])
+def test_emulator_arguments_satisfy_patterns_and_strict_schemas(
+    aleph_alpha_emulator: Emulator, mode: str, strict: bool
+) -> None:
+    booking_tool = tool(Booking, strict=strict)
+    result = run_client(
+        mode,
+        aleph_alpha_emulator.url,
+        lambda c: c.run_tools(request(tools=[booking_tool]), MODEL),
+    )
+    call = result.messages[1].tool_calls[0]
+    arguments = json.loads(call.function.arguments)
+    if strict:
+        assert set(arguments) == {"flight", "seat", "passengers", "note"}
+    booking = call.function.parsed_arguments(tools=[booking_tool])
+    assert isinstance(booking, Booking)
+    # a model tool has no function: its validated arguments are the result
+    assert json.loads(result.messages[2].content) == json.loads(booking.model_dump_json())
+
+
+def test_emulator_pattern_examples() -> None:
+    from aleph_alpha_client.emulator.schema import example_for_schema
+
+    for pattern in [r"^\d{3}-\d{4}$", r"^(foo|bar)+\.baz$", r"^[^\d\s]{3}$", r"^(ab)\1$"]:
+        value = example_for_schema({"type": "string", "pattern": pattern}, "code")
+        assert __import__("re").search(pattern, value), (pattern, value)
+    # a value that already matches is kept
+    assert example_for_schema({"type": "string", "pattern": "Par"}, "city") == "Paris"

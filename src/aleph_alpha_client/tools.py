@@ -172,12 +172,21 @@ def _strict(node: Any) -> Any:
         properties = dict(properties or {})
         required = set(node.get("required") or [])
         for name, prop in properties.items():
-            if name not in required:
+            if name not in required and not _nullable(prop):
                 properties[name] = {"anyOf": [prop, {"type": "null"}]}
         result["properties"] = properties
         result["required"] = list(properties)
         result["additionalProperties"] = False
     return result
+
+
+def _nullable(schema: Any) -> bool:
+    if not isinstance(schema, Mapping):
+        return False
+    kind = schema.get("type")
+    if kind == "null" or (isinstance(kind, list) and "null" in kind):
+        return True
+    return any(_nullable(branch) for branch in schema.get("anyOf") or ())
 
 
 # --------------------------------------------------------------------------------------------
