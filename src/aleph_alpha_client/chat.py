@@ -306,7 +306,8 @@ class ChatRequest:
     """A chat request. ``model`` is overwritten by the client method's ``model`` argument.
 
     ``response_format`` takes a :class:`JSONSchema`, a pydantic model class or a raw mapping;
-    ``tools`` are OpenAI-style tool dicts; ``tool_choice`` is ``"auto"``, ``"required"``,
+    ``tools`` are OpenAI-style tool dicts, Python functions, pydantic model classes or
+    :class:`~aleph_alpha_client.Tool` objects (see ``docs/tools.md``); ``tool_choice`` is ``"auto"``, ``"required"``,
     ``"none"`` or a :class:`ToolFunction`.
     """
 
