@@ -530,3 +530,26 @@ def test_emulator_pattern_examples() -> None:
         assert __import__("re").search(pattern, value), (pattern, value)
     # a value that already matches is kept
     assert example_for_schema({"type": "string", "pattern": "Par"}, "city") == "Paris"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_emulator_calls_the_tool_the_user_mentions(
+    aleph_alpha_emulator: Emulator, mode: str
+) -> None:
+    def get_time(zone: str) -> str:
+        """The time in a zone."""
+        return "12:00"
+
+    def ask(text: str) -> Any:
+        weather_request = ChatRequest(
+            model=MODEL, messages=[Message(Role.User, text)], tools=[get_time, get_weather]
+        )
+        return run_client(
+            mode, aleph_alpha_emulator.url, lambda c: c.run_tools(weather_request, MODEL)
+        )
+
+    assert ask("What's the weather in Bonn?").messages[1].tool_calls[0].function.name == (
+        "get_weather"
+    )
+    assert ask("What time is it?").messages[1].tool_calls[0].function.name == "get_time"
+    assert ask("Hello").messages[1].tool_calls[0].function.name == "get_time"  # the first
