@@ -309,6 +309,14 @@ class ChatRequest:
     ``tools`` are OpenAI-style tool dicts, Python functions, pydantic model classes or
     :class:`~aleph_alpha_client.Tool` objects (see ``docs/tools.md``); ``tool_choice`` is ``"auto"``, ``"required"``,
     ``"none"`` or a :class:`ToolFunction`.
+
+    The fields after ``parallel_tool_calls`` are newer than the official 11.5.1 client and are
+    sent only when set: ``stop``, ``n``, the penalties (-2..2), ``logit_bias`` (token id ->
+    bias, -100..100; ids go as string keys), ``logprobs``, ``top_logprobs`` (0..20), ``seed``,
+    ``reasoning_effort`` (``"low"``, ``"medium"``, ``"high"``), ``max_completion_tokens`` and
+    ``extra_body``: a mapping merged into the top level of the JSON body for fields this client
+    does not know; a key the client sets itself (a field above, ``hosting``, ``tags``,
+    ``stream``) is rejected rather than silently overridden.
     """
 
     model: str
@@ -323,6 +331,17 @@ class ChatRequest:
     tools: Optional[list[Any]] = None
     tool_choice: Optional[Union[Literal["auto", "required", "none"], ToolFunction]] = None
     parallel_tool_calls: Optional[bool] = None
+    stop: Optional[Union[str, list[str]]] = None
+    n: Optional[int] = None
+    frequency_penalty: Optional[float] = None
+    presence_penalty: Optional[float] = None
+    logit_bias: Optional[Mapping[int, float]] = None
+    logprobs: Optional[bool] = None
+    top_logprobs: Optional[int] = None
+    seed: Optional[int] = None
+    reasoning_effort: Optional[Literal["low", "medium", "high"]] = None
+    max_completion_tokens: Optional[int] = None
+    extra_body: Optional[Mapping[str, Any]] = None
 
     def _validate(self) -> None:
         """Check the request before anything is sent; errors name the field."""
@@ -376,6 +395,58 @@ class ChatRequest:
                 )
         if self.parallel_tool_calls is not None and not isinstance(self.parallel_tool_calls, bool):
             raise InvalidArgumentTypeError("ChatRequest.parallel_tool_calls: expected a bool")
+        self._validate_sampling()
+
+    def _validate_sampling(self) -> None:
+        """Check the fields added after 11.5.1 (the spec's ranges)."""
+        if self.stop is not None and not isinstance(self.stop, str):
+            if isinstance(self.stop, (bytes, Mapping)) or not (
+                isinstance(self.stop, Sequence) and all(isinstance(s, str) for s in self.stop)
+            ):
+                raise InvalidArgumentTypeError(
+                    "ChatRequest.stop: expected a str or a list of str, "
+                    f"got {type(self.stop).__name__}"
+                )
+        _check_int("n", self.n, minimum=1)
+        _check_number("frequency_penalty", self.frequency_penalty, minimum=-2.0, maximum=2.0)
+        _check_number("presence_penalty", self.presence_penalty, minimum=-2.0, maximum=2.0)
+        if self.logit_bias is not None:
+            if not isinstance(self.logit_bias, Mapping):
+                raise InvalidArgumentTypeError(
+                    "ChatRequest.logit_bias: expected a dict of token id (int) to bias, "
+                    f"got {type(self.logit_bias).__name__}"
+                )
+            for token, bias in self.logit_bias.items():
+                if isinstance(token, bool) or not isinstance(token, int) or token < 0:
+                    raise InvalidArgumentTypeError(
+                        f"ChatRequest.logit_bias: keys must be token ids (int >= 0), got {token!r}"
+                    )
+                _check_number(f"logit_bias[{token}]", bias, minimum=-100.0, maximum=100.0)
+        if self.logprobs is not None and not isinstance(self.logprobs, bool):
+            raise InvalidArgumentTypeError("ChatRequest.logprobs: expected a bool")
+        _check_int("top_logprobs", self.top_logprobs, minimum=0, maximum=20)
+        _check_int("seed", self.seed, minimum=-(2**63), maximum=2**64 - 1)
+        if self.reasoning_effort is not None and self.reasoning_effort not in _REASONING_EFFORTS:
+            raise InvalidArgumentError(
+                f"ChatRequest.reasoning_effort: expected one of {list(_REASONING_EFFORTS)}, "
+                f"got {self.reasoning_effort!r}"
+            )
+        _check_int("max_completion_tokens", self.max_completion_tokens, minimum=1)
+        if self.extra_body is not None:
+            if not isinstance(self.extra_body, Mapping):
+                raise InvalidArgumentTypeError(
+                    f"ChatRequest.extra_body: expected a dict, got {type(self.extra_body).__name__}"
+                )
+            for key in self.extra_body:
+                if not isinstance(key, str):
+                    raise InvalidArgumentTypeError(
+                        f"ChatRequest.extra_body: keys must be str, got {key!r}"
+                    )
+                if key in _KNOWN_BODY_KEYS:
+                    raise InvalidArgumentError(
+                        f"ChatRequest.extra_body: {key!r} is a known field; set it on the "
+                        "request (or the client) instead"
+                    )
 
     def to_json(self) -> dict[str, Any]:
         """Wire form: fields in declaration order, ``None`` values left out."""
@@ -411,18 +482,77 @@ class ChatRequest:
             result["tool_choice"] = dict(choice) if isinstance(choice, Mapping) else _plain(choice)
         if self.parallel_tool_calls is not None:
             result["parallel_tool_calls"] = self.parallel_tool_calls
+        if self.stop is not None:
+            result["stop"] = self.stop if isinstance(self.stop, str) else list(self.stop)
+        if self.n is not None:
+            result["n"] = self.n
+        if self.frequency_penalty is not None:
+            result["frequency_penalty"] = self.frequency_penalty
+        if self.presence_penalty is not None:
+            result["presence_penalty"] = self.presence_penalty
+        if self.logit_bias is not None:
+            # JSON has no integer keys: token ids go as strings, as the spec says
+            result["logit_bias"] = {str(k): v for k, v in self.logit_bias.items()}
+        if self.logprobs is not None:
+            result["logprobs"] = self.logprobs
+        if self.top_logprobs is not None:
+            result["top_logprobs"] = self.top_logprobs
+        if self.seed is not None:
+            result["seed"] = self.seed
+        if self.reasoning_effort is not None:
+            result["reasoning_effort"] = self.reasoning_effort
+        if self.max_completion_tokens is not None:
+            result["max_completion_tokens"] = self.max_completion_tokens
+        if self.extra_body:
+            result.update(self.extra_body)
         return result
 
 
-def _check_int(name: str, value: Any, *, minimum: int) -> None:
+_REASONING_EFFORTS = ("low", "medium", "high")
+
+# Body keys this client sets itself (request fields and the client's own); ``extra_body``
+# may not override them silently.
+_KNOWN_BODY_KEYS = frozenset(
+    {
+        "model",
+        "messages",
+        "maximum_tokens",
+        "temperature",
+        "top_k",
+        "top_p",
+        "stream_options",
+        "steering_concepts",
+        "response_format",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "stop",
+        "n",
+        "frequency_penalty",
+        "presence_penalty",
+        "logit_bias",
+        "logprobs",
+        "top_logprobs",
+        "seed",
+        "reasoning_effort",
+        "max_completion_tokens",
+        "hosting",
+        "tags",
+        "stream",
+    }
+)
+
+
+def _check_int(name: str, value: Any, *, minimum: int, maximum: Optional[int] = None) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgumentTypeError(
             f"ChatRequest.{name}: expected an int or None, got {type(value).__name__}"
         )
-    if value < minimum:
-        raise InvalidArgumentError(f"ChatRequest.{name}: must be >= {minimum}, got {value}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise InvalidArgumentError(f"ChatRequest.{name}: must be {bound}, got {value}")
 
 
 def _check_number(

@@ -139,6 +139,8 @@ def _chat(payload: dict[str, Any], ctx: _Context) -> Response:
     maximum_tokens = _opt_int(payload, "maximum_tokens", 1)
     if maximum_tokens is None:
         maximum_tokens = _opt_int(payload, "max_tokens", 1)
+    if maximum_tokens is None:
+        maximum_tokens = _opt_int(payload, "max_completion_tokens", 1)
     n = _n(payload)
     tools = _parse_tools(payload)
     stream = _bool(payload, "stream")
