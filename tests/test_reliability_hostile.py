@@ -70,7 +70,7 @@ def chat(c: Any) -> Any:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_non_ascii_status_digits_are_our_error(mode: str, make_server: Any) -> None:
-    head = "HTTP/1.1 2²³ OK\r\nContent-Length: 0\r\n\r\n".encode("utf-8")
+    head = "HTTP/1.1 2²³ OK\r\nContent-Length: 0\r\n\r\n".encode()
     server = make_server(answering(head))
     with pytest.raises(AlephAlphaError) as info:
         run_client(mode, f"http://127.0.0.1:{server.port}", chat)
