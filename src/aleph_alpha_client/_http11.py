@@ -42,6 +42,7 @@ _C_CRLF = 2  # waiting for the CRLF after chunk data
 _C_TRAILER = 3  # reading trailer lines after the last chunk
 
 _BAD_HEADER_CHARS = ("\r", "\n", "\0")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})(?:;[^\r\n]*)?\r\n")
 
 
@@ -114,7 +115,7 @@ def serialize_request(
 class _Decoder:
     """Incremental gzip/deflate decoding (deflate: zlib-wrapped, or raw as some servers do)."""
 
-    __slots__ = ("_obj", "_raw_fallback")
+    __slots__ = ("_obj", "_pending", "_raw_fallback")
 
     def __init__(self, encoding: str) -> None:
         if encoding == "gzip" or encoding == "x-gzip":
@@ -123,8 +124,15 @@ class _Decoder:
         else:
             self._obj = zlib.decompressobj()
             self._raw_fallback = True
+        self._pending = b""
 
     def decode(self, data: bytes) -> bytes:
+        if self._raw_fallback and len(self._pending) + len(data) < 2:
+            # zlib or raw deflate is only known from the 2-byte header: wait for it
+            self._pending += data
+            return b""
+        if self._pending:
+            data, self._pending = self._pending + data, b""
         try:
             out: bytes = self._obj.decompress(data)
         except zlib.error as err:
@@ -137,6 +145,11 @@ class _Decoder:
         return out
 
     def flush(self) -> bytes:
+        if self._pending:
+            pending, self._pending = self._pending, b""
+            self._raw_fallback = False
+            self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
+            return self.decode(pending) + self.flush()
         try:
             out: bytes = self._obj.flush()
         except zlib.error as err:
@@ -223,7 +236,7 @@ class ResponseParser:
         if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
             raise ProtocolError(f"malformed status line: {status_line[:100]!r}")
         code = parts[1]
-        if len(code) != 3 or not code.isdigit():
+        if len(code) != 3 or not (code.isascii() and code.isdigit()):  # not '2²³'
             raise ProtocolError(f"malformed status code in {status_line[:100]!r}")
         status = int(code)
         if status < 100:
@@ -235,10 +248,11 @@ class ResponseParser:
             if line[0] in " \t":
                 raise ProtocolError("obsolete header line folding is not supported")
             name, sep, value = line.partition(":")
-            if not sep or not name or " " in name or "\t" in name:
+            if not sep or not name or " " in name or "\t" in name or "\r" in name:
                 raise ProtocolError(f"malformed header line: {line[:100]!r}")
             name = name.lower()
-            value = value.strip(" \t")
+            # RFC 9112 2.2: a bare CR is replaced by SP (never kept: it would reach logs)
+            value = value.strip(" \t").replace("\r", " ")
             old = headers.get(name)
             headers[name] = value if old is None else old + ", " + value
         self.version = parts[0]
@@ -400,7 +414,7 @@ class ResponseParser:
                     line = line[:semi]
                 line = line.strip(b" \t\r")
                 try:
-                    if not line or line.startswith((b"-", b"+", b"0x", b"0X")):
+                    if _HEX.fullmatch(line) is None:  # RFC 9112: 1*HEXDIG, no "1_3f"
                         raise ValueError
                     left = int(line, 16)
                 except ValueError:

@@ -211,12 +211,19 @@ def redirect(request: HTTPRequest, status: int, headers: Mapping[str, str]) -> H
     location = headers.get("location")
     if not location:
         return None
-    url = urljoin(request.url, location)
-    old, new = urlsplit(request.url), urlsplit(url)
+    try:
+        url = urljoin(request.url, location)
+        old, new = urlsplit(request.url), urlsplit(url)
+        new_port, old_port = new.port, old.port  # ValueError for ":99999" or "[::1"
+    except ValueError as err:
+        raise APIResponseValidationError(
+            f"the server redirected to an invalid URL {location[:200]!r}: {err}",
+            status_code=status,
+        ) from None
     if new.scheme not in ("http", "https"):
         return None
     new_headers = dict(request.headers)
-    if (old.scheme, old.hostname, old.port) != (new.scheme, new.hostname, new.port):
+    if (old.scheme, old.hostname, old_port) != (new.scheme, new.hostname, new_port):
         for key in list(new_headers):
             if key.lower() == "authorization":
                 del new_headers[key]
