@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from . import _endpoints as ep
+from . import _tracing
 from ._base import BaseClient, check_version, make_progress_bar, make_tokenizer
 from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
 from ._exceptions import APIConnectionError, IncompleteStreamError, StreamEventError
@@ -122,6 +123,7 @@ class AsyncClient(BaseClient):
         driver = AttemptDriver(request, self._config.retry, attempt)
         while True:
             try:
+                _tracing.on_attempt(driver.request.headers, driver.attempt)
                 response = await transport.send(driver.request, timeout)
             except APIConnectionError as err:
                 await asyncio.sleep(driver.delay_after_error(err))
@@ -148,7 +150,15 @@ class AsyncClient(BaseClient):
             model,
             request_type=endpoint.request_type,
         )
-        result: R = await self._fetch_json(http, endpoint.parse)
+        observer = _tracing.start(endpoint.path, model, request)
+        try:
+            result: R = await self._fetch_json(http, endpoint.parse)
+        except BaseException as error:
+            if observer is not None:
+                observer.fail(error)
+            raise
+        if observer is not None:
+            observer.done(result)
         return result
 
     async def _fetch_json(self, http: HTTPRequest, parse: Any) -> Any:

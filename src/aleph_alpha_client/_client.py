@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from . import _endpoints as ep
+from . import _tracing
 from ._base import BaseClient, check_version, make_progress_bar, make_tokenizer
 from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
 from ._exceptions import APIConnectionError, IncompleteStreamError, StreamEventError
@@ -134,6 +135,7 @@ class Client(BaseClient):
         driver = AttemptDriver(request, self._config.retry, attempt)
         while True:
             try:
+                _tracing.on_attempt(driver.request.headers, driver.attempt)
                 response = transport.send(driver.request, timeout)
             except APIConnectionError as err:
                 time.sleep(driver.delay_after_error(err))
@@ -160,7 +162,15 @@ class Client(BaseClient):
             model,
             request_type=endpoint.request_type,
         )
-        result: R = self._fetch_json(http, endpoint.parse)
+        observer = _tracing.start(endpoint.path, model, request)
+        try:
+            result: R = self._fetch_json(http, endpoint.parse)
+        except BaseException as error:
+            if observer is not None:
+                observer.fail(error)
+            raise
+        if observer is not None:
+            observer.done(result)
         return result
 
     def _fetch_json(self, http: HTTPRequest, parse: Any) -> Any:
