@@ -50,7 +50,8 @@ def _lower(headers: Any) -> dict[str, str]:
 
 
 def _read_timeout(timeout: Timeout, stream: bool) -> float | None:
-    return timeout.idle if timeout.idle is not None or stream else timeout.total
+    # idle defaults to total (see Timeout); None only when both are unlimited.
+    return timeout.idle if timeout.idle is not None else timeout.total
 
 
 # ------------------------------------------------------------------------------ requests
@@ -77,7 +78,13 @@ class _RequestsResponse:
 
     def iter_chunks(self) -> Iterator[bytes]:
         try:
-            for chunk in self._response.iter_content(chunk_size=None):
+            raw = self._response.raw
+            read1 = getattr(raw, "read1", None)
+            if read1 is None:  # urllib3 < 2: whole chunks as they come
+                chunks = self._response.iter_content(chunk_size=None)
+            else:  # what has arrived, without waiting for a full buffer
+                chunks = iter(lambda: read1(65536, decode_content=True), b"")
+            for chunk in chunks:
                 if chunk:
                     yield bytes(chunk)
         except Exception as err:
