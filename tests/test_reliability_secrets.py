@@ -45,7 +45,7 @@ from aleph_alpha_client._exceptions import (
 from aleph_alpha_client._streaming import AsyncStream
 from aleph_alpha_client._wire import build_request
 from aleph_alpha_client.chat import ChatRequest, Message, Role
-from conftest import TRANSPORT_MODES, TOKEN, run_client
+from conftest import TOKEN, TRANSPORT_MODES, run_client
 from scripted_server import Reply, ScriptedServer
 
 MODES = TRANSPORT_MODES

@@ -55,7 +55,7 @@ from aleph_alpha_client.chat import (
 )
 from aleph_alpha_client.completion import CompletionRequest, CompletionSummary, StreamChunk
 from aleph_alpha_client.prompt import Prompt
-from conftest import TRANSPORT_MODES, TOKEN, run_client
+from conftest import TOKEN, TRANSPORT_MODES, run_client
 from scripted_server import Reply, ScriptedServer
 
 MODES = TRANSPORT_MODES
