@@ -108,7 +108,10 @@ def _requests_error(err: BaseException, url: str, *, streaming: bool) -> APIConn
         if streaming:
             return APITimeoutError(f"the stream went silent ({url})", url=url, phase="idle")
         return APITimeoutError(f"reading the answer timed out ({url})", url=url, phase="read")
-    if streaming and isinstance(err, (exc.ChunkedEncodingError, exc.ConnectionError)):
+    import urllib3
+
+    broken = (exc.ChunkedEncodingError, exc.ConnectionError, urllib3.exceptions.ProtocolError)
+    if streaming and isinstance(err, broken):
         return IncompleteStreamError(  # type: ignore[return-value]
             f"the connection broke in the middle of the stream ({url}): {_short(err)}"
         )
