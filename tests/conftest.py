@@ -21,13 +21,40 @@ from scripted_server import ScriptedServer
 TOKEN = "test-token-SECRET-1234"
 
 
+#: The client modes the reliability tests run over: each client over each transport.
+#: "sync"/"async" use our own HTTP/1.1 transport; the others pass ``transport=``.
+TRANSPORT_MODES = ["sync", "async", "sync-httpx", "async-httpx", "sync-requests", "async-aiohttp"]
+
+
+def make_transport(mode: str, verify_ssl: bool = True) -> Any:
+    """The ``transport=`` of a mode (None: our default transport)."""
+    from aleph_alpha_client import _compat_transport as ct
+
+    kind = mode.partition("-")[2]
+    if not kind:
+        return None
+    pytest.importorskip({"requests": "requests", "aiohttp": "aiohttp"}.get(kind, "httpx"))
+    factories: dict[str, Any] = {
+        "sync-httpx": ct.HttpxTransport,
+        "async-httpx": ct.AsyncHttpxTransport,
+        "sync-requests": ct.RequestsTransport,
+        "async-aiohttp": ct.AiohttpTransport,
+        "async-requests": ct.ThreadedTransport,
+    }
+    return factories[mode](verify_ssl=verify_ssl)
+
+
 def run_client(mode: str, host: str, call: Callable[[Any], Any], **kwargs: Any) -> Any:
-    """Build a ``Client`` (mode "sync") or ``AsyncClient`` (mode "async") for ``host`` and
-    return ``call(client)``, awaited when it is awaitable. No retries and a 10 s timeout unless
-    ``kwargs`` say otherwise; the client is closed afterwards."""
+    """Build a ``Client`` (mode "sync...") or ``AsyncClient`` (mode "async...") for ``host``
+    and return ``call(client)``, awaited when it is awaitable. No retries and a 10 s timeout
+    unless ``kwargs`` say otherwise; the client is closed afterwards. A mode like
+    "sync-httpx" sends over that transport (see TRANSPORT_MODES)."""
     kwargs.setdefault("total_retries", 0)
     kwargs.setdefault("request_timeout_seconds", 10)
-    if mode == "sync":
+    transport = make_transport(mode, kwargs.get("verify_ssl", True))
+    if transport is not None:
+        kwargs.setdefault("transport", transport)
+    if mode.startswith("sync"):
         with Client(TOKEN, host=host, **kwargs) as c:
             return call(c)
 

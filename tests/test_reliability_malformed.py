@@ -29,10 +29,10 @@ from aleph_alpha_client._exceptions import (
 )
 from aleph_alpha_client._streaming import AsyncStream
 from aleph_alpha_client.chat import ChatRequest, Message, Role
-from conftest import run_client
+from conftest import TRANSPORT_MODES, run_client
 from scripted_server import Reply, ScriptedServer
 
-MODES = ["sync", "async"]
+MODES = TRANSPORT_MODES
 REQUEST = ChatRequest(model="m", messages=[Message(role=Role.User, content="hi")])
 HTML = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 

@@ -45,10 +45,10 @@ from aleph_alpha_client._exceptions import (
     UnprocessableEntityError,
 )
 from aleph_alpha_client.chat import ChatRequest, ChatResponse, Message, Role
-from conftest import run_client
+from conftest import TRANSPORT_MODES, run_client
 from scripted_server import Reply, ScriptedServer
 
-MODES = ["sync", "async"]
+MODES = TRANSPORT_MODES
 REQUEST = ChatRequest(model="m", messages=[Message(role=Role.User, content="hi")])
 
 

@@ -55,10 +55,10 @@ from aleph_alpha_client.chat import (
 )
 from aleph_alpha_client.completion import CompletionRequest, CompletionSummary, StreamChunk
 from aleph_alpha_client.prompt import Prompt
-from conftest import TOKEN, run_client
+from conftest import TOKEN, TRANSPORT_MODES, run_client
 from scripted_server import Reply, ScriptedServer
 
-MODES = ["sync", "async"]
+MODES = TRANSPORT_MODES
 REQUEST = ChatRequest(model="m", messages=[Message(role=Role.User, content="hi")])
 USAGE_REQUEST = ChatRequest(
     model="m",

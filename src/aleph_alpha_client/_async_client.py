@@ -8,9 +8,10 @@ from typing import Any, TypeVar
 
 from . import _endpoints as ep
 from . import _tracing
-from ._base import BaseClient, check_version, make_progress_bar, make_tokenizer
+from ._base import BaseClient, check_transport, check_version, make_progress_bar, make_tokenizer
 from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
 from ._exceptions import APIConnectionError, IncompleteStreamError, StreamEventError
+from ._mocks import async_route
 from ._retry import AttemptDriver
 from ._streaming import (
     AsyncStream,
@@ -52,6 +53,7 @@ from .steering import SteeringConceptCreationRequest, SteeringConceptCreationRes
 from .tokenization import TokenizationRequest, TokenizationResponse
 from .tools import ToolLoop, ToolLoopEvent, ToolRunResult, run_planned_async
 from .translation import TranslationRequest, TranslationResponse
+from .transport import AsyncTransportProtocol
 
 __all__ = ["AsyncClient"]
 
@@ -83,6 +85,8 @@ class AsyncClient(BaseClient):
         max_retry_after: float = 60.0,
         retry_read_timeouts: bool = False,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        transport: AsyncTransportProtocol | None = None,
+        http_client: Any = None,
     ) -> None:
         self._setup(
             make_config(
@@ -101,11 +105,19 @@ class AsyncClient(BaseClient):
         )
         self._limit = pool_size if pool_size is not None else limit
         # A one-slot box: with_options() copies share it, so they share (and close) one pool.
-        self._transport_box: list[AsyncTransport | None] = [None]
+        self._transport_box: list[Any] = [None]
+        # Transports over aiohttp/httpx/requests, made while a mocking library is active.
+        self._mock_transports: dict[str, Any] = {}
+        self._user_transport: Any = check_transport(transport, http_client, sync=False)
 
     # ---------------------------------------------------------------- plumbing
 
-    def _transport(self) -> AsyncTransport:
+    def _transport(self) -> Any:
+        if self._user_transport is not None:
+            return self._user_transport
+        route = async_route()
+        if route != "default":
+            return self._mock_transport(route)
         transport = self._transport_box[0]
         if transport is None:
             transport = AsyncTransport(
@@ -114,6 +126,21 @@ class AsyncClient(BaseClient):
                 host=self._config.host,
             )
             self._transport_box[0] = transport
+        return transport
+
+    def _mock_transport(self, route: str) -> Any:
+        transport = self._mock_transports.get(route)
+        if transport is None:
+            from ._compat_transport import AiohttpTransport, AsyncHttpxTransport, ThreadedTransport
+
+            verify = self._config.verify_ssl
+            if route == "aiohttp":
+                transport = AiohttpTransport(verify_ssl=verify, limit=self._limit)
+            elif route == "httpx":
+                transport = AsyncHttpxTransport(verify_ssl=verify)
+            else:
+                transport = ThreadedTransport(verify_ssl=verify, pool_size=self._limit)
+            self._mock_transports[route] = transport
         return transport
 
     async def _send(self, request: HTTPRequest, attempt: int = 0) -> tuple[AsyncResponse, int]:
@@ -215,6 +242,10 @@ class AsyncClient(BaseClient):
         if transport is not None:
             self._transport_box[0] = None
             await transport.close()
+        for route in list(self._mock_transports):
+            await self._mock_transports.pop(route).close()
+        if self._user_transport is not None:
+            await self._user_transport.close()
 
     def __enter__(self) -> None:
         raise TypeError("Use async with instead")

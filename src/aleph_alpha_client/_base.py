@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import sys
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -194,3 +195,38 @@ def make_progress_bar(enabled: bool, total: int) -> Any:
     except ImportError:
         raise MissingDependencyError("tqdm", "tqdm", "progress_bar=True") from None
     return tqdm(total=total)
+
+
+def check_transport(transport: Any, http_client: Any, *, sync: bool) -> Any:
+    """The user's transport: ``transport=`` as given, ``http_client=`` (httpx) wrapped in one."""
+    from ._exceptions import InvalidArgumentError, InvalidArgumentTypeError
+
+    if transport is not None and http_client is not None:
+        raise InvalidArgumentError("transport, http_client: pass one of them, not both")
+    if http_client is not None:
+        from ._compat_transport import AsyncHttpxTransport, HttpxTransport
+
+        httpx = sys.modules.get("httpx")
+        expected = None if httpx is None else (httpx.Client if sync else httpx.AsyncClient)
+        if expected is None or not isinstance(http_client, expected):
+            name = "httpx.Client" if sync else "httpx.AsyncClient"
+            raise InvalidArgumentTypeError(
+                f"http_client: expected an {name}, got {type(http_client).__name__}"
+            )
+        return HttpxTransport(http_client) if sync else AsyncHttpxTransport(http_client)
+    if transport is None:
+        return None
+    send = getattr(transport, "send", None)
+    if not callable(send) or not callable(getattr(transport, "close", None)):
+        raise InvalidArgumentTypeError(
+            f"transport: expected an object with send(request, timeout) and close(), "
+            f"got {type(transport).__name__}"
+        )
+    import inspect
+
+    if inspect.iscoroutinefunction(send) == sync:
+        kind = "a sync send()" if sync else "an async send()"
+        raise InvalidArgumentTypeError(
+            f"transport: {'Client' if sync else 'AsyncClient'} needs a transport with {kind}"
+        )
+    return transport

@@ -9,9 +9,10 @@ from typing import Any, TypeVar
 
 from . import _endpoints as ep
 from . import _tracing
-from ._base import BaseClient, check_version, make_progress_bar, make_tokenizer
+from ._base import BaseClient, check_transport, check_version, make_progress_bar, make_tokenizer
 from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
 from ._exceptions import APIConnectionError, IncompleteStreamError, StreamEventError
+from ._mocks import sync_route
 from ._retry import AttemptDriver
 from ._streaming import (
     ChatStreamState,
@@ -53,6 +54,7 @@ from .steering import SteeringConceptCreationRequest, SteeringConceptCreationRes
 from .tokenization import TokenizationRequest, TokenizationResponse
 from .tools import ToolLoop, ToolLoopEvent, ToolRunResult, run_planned_sync
 from .translation import TranslationRequest, TranslationResponse
+from .transport import SyncTransportProtocol
 
 __all__ = ["Client"]
 
@@ -88,6 +90,8 @@ class Client(BaseClient):
         max_retry_after: float = 60.0,
         retry_read_timeouts: bool = False,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        transport: SyncTransportProtocol | None = None,
+        http_client: Any = None,
     ) -> None:
         self._setup(
             make_config(
@@ -106,18 +110,43 @@ class Client(BaseClient):
         )
         self._pool_size = limit if limit is not None else pool_size
         # A one-slot box: with_options() copies share it, so they share (and close) one pool.
-        self._transport_box: list[SyncTransport | None] = [None]
+        self._transport_box: list[Any] = [None]
+        # Transports over requests/httpx, made while a mocking library is active (see _mocks).
+        self._mock_transports: dict[str, Any] = {}
+        self._user_transport: Any = check_transport(transport, http_client, sync=True)
 
     # ---------------------------------------------------------------- plumbing
 
-    def _transport(self) -> SyncTransport:
+    def _transport(self) -> Any:
+        if self._user_transport is not None:
+            return self._user_transport
+        route = sync_route()
+        if route != "default":
+            return self._mock_transport(route)
         transport = self._transport_box[0]
         if transport is None:
             with _TRANSPORT_LOCK:
                 return self._make_transport()
         return transport
 
-    def _make_transport(self) -> SyncTransport:
+    def _mock_transport(self, route: str) -> Any:
+        transport = self._mock_transports.get(route)
+        if transport is None:
+            from ._compat_transport import HttpxTransport, RequestsTransport
+
+            with _TRANSPORT_LOCK:
+                transport = self._mock_transports.get(route)
+                if transport is None:
+                    if route == "requests":
+                        transport = RequestsTransport(
+                            verify_ssl=self._config.verify_ssl, pool_size=self._pool_size
+                        )
+                    else:
+                        transport = HttpxTransport(verify_ssl=self._config.verify_ssl)
+                    self._mock_transports[route] = transport
+        return transport
+
+    def _make_transport(self) -> Any:
         transport = self._transport_box[0]
         if transport is None:
             transport = SyncTransport(
@@ -227,6 +256,10 @@ class Client(BaseClient):
         if transport is not None:
             self._transport_box[0] = None
             transport.close()
+        for route in list(self._mock_transports):
+            self._mock_transports.pop(route).close()
+        if self._user_transport is not None:
+            self._user_transport.close()
 
     def __enter__(self) -> Client:
         return self

@@ -1,0 +1,158 @@
+"""What each transport costs: the same chat call over every transport of both clients.
+
+    python benchmarks/transports.py            # 500 sync calls, 2000 async (100 at once)
+    python benchmarks/transports.py --n 200    # smaller
+
+A canned-answer HTTP/1.1 keep-alive server runs in its own process on loopback (stdlib
+``http.server``), so the numbers are client overhead plus that server's fixed cost, the same
+for every transport. Needs the extras: ``pip install -e ".[httpx,requests,aiohttp]"``.
+Prints a markdown table: calls per second and time per call, median of 3 rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import socket
+import statistics
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+ANSWER = json.dumps(
+    {
+        "id": "x",
+        "choices": [
+            {
+                "finish_reason": "stop",
+                "index": 0,
+                "message": {"role": "assistant", "content": "The capital of Spain is Madrid."},
+            }
+        ],
+        "created": 1,
+        "model": "m",
+        "object": "chat.completion",
+        "usage": {"prompt_tokens": 1, "completion_tokens": 7, "total_tokens": 8},
+    }
+).encode()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(ANSWER)))
+        self.end_headers()
+        self.wfile.write(ANSWER)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def serve(port: int) -> None:
+    ThreadingHTTPServer.request_queue_size = 256
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sync_transport(kind: str) -> Any:
+    from aleph_alpha_client import _compat_transport as ct
+
+    return {"ours": None, "httpx": ct.HttpxTransport, "requests": ct.RequestsTransport}[kind]
+
+
+def async_transport(kind: str) -> Any:
+    from aleph_alpha_client import _compat_transport as ct
+
+    return {"ours": None, "httpx": ct.AsyncHttpxTransport, "aiohttp": ct.AiohttpTransport}[kind]
+
+
+def request() -> Any:
+    from aleph_alpha_client import ChatRequest, Message
+    from aleph_alpha_client.chat import Role
+
+    return ChatRequest(model="m", messages=[Message(role=Role.User, content="Capital of Spain?")])
+
+
+def run_sync(kind: str, url: str, n: int) -> float:
+    from aleph_alpha_client import Client
+
+    factory = sync_transport(kind)
+    with Client("t", host=url, transport=factory() if factory else None) as c:
+        req = request()
+        c.chat(req, model="m")
+        start = time.perf_counter()
+        for _ in range(n):
+            c.chat(req, model="m")
+        return (time.perf_counter() - start) / n
+
+
+def run_async(kind: str, url: str, n: int, concurrency: int) -> float:
+    from aleph_alpha_client import AsyncClient
+
+    factory = async_transport(kind)
+
+    async def main() -> float:
+        async with AsyncClient("t", host=url, transport=factory() if factory else None) as c:
+            req = request()
+            await c.chat(req, model="m")
+            sem = asyncio.Semaphore(concurrency)
+
+            async def one() -> None:
+                async with sem:
+                    await c.chat(req, model="m")
+
+            start = time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(n)))
+            return (time.perf_counter() - start) / n
+
+    return asyncio.run(main())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--async-n", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    port = free_port()
+    server = multiprocessing.Process(target=serve, args=(port,), daemon=True)
+    server.start()
+    time.sleep(0.5)
+    url = f"http://127.0.0.1:{port}"
+    rows = []
+    try:
+        for kind in ("ours", "httpx", "requests"):
+            times = [run_sync(kind, url, args.n) for _ in range(args.rounds)]
+            rows.append(("Client", kind, statistics.median(times)))
+        for kind in ("ours", "httpx", "aiohttp"):
+            times = [
+                run_async(kind, url, args.async_n, args.concurrency) for _ in range(args.rounds)
+            ]
+            rows.append(("AsyncClient", kind, statistics.median(times)))
+    finally:
+        server.terminate()
+    print("| client | transport | calls/s | µs per call | vs ours |")
+    print("|---|---|---:|---:|---:|")
+    base: dict[str, float] = {}
+    for client, kind, per_call in rows:
+        base.setdefault(client, per_call)
+        print(
+            f"| {client} | {kind} | {1 / per_call:,.0f} | {per_call * 1e6:,.0f} | "
+            f"{per_call / base[client]:.2f}x |"
+        )
+
+
+if __name__ == "__main__":
+    main()

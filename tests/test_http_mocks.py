@@ -1,0 +1,332 @@
+"""Users' HTTP mocks keep working with our client: vcrpy, pytest-recording, responses,
+requests-mock, aioresponses, respx.
+
+The cassettes in tests/cassettes were recorded with the official client 11.5.1 through vcrpy
+against our emulator (tests/official/record_cassettes.py; re-recorded live when
+``AA_OFFICIAL_PYTHON`` is set). Replaying them, nothing listens on the recorded port: a request
+that escaped the mock would fail to connect, so each passing replay proves it went through
+the mock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aleph_alpha_client import (
+    APIConnectionError,
+    AsyncClient,
+    ChatRequest,
+    Client,
+    CompletionRequest,
+    EmbeddingRequest,
+    Message,
+    Prompt,
+    TokenizationRequest,
+)
+from aleph_alpha_client._mocks import async_route, patched_libraries, sync_route
+from aleph_alpha_client.chat import Role
+
+vcr = pytest.importorskip("vcr")
+responses = pytest.importorskip("responses")
+requests_mock = pytest.importorskip("requests_mock")
+aioresponses = pytest.importorskip("aioresponses")
+respx = pytest.importorskip("respx")
+httpx = pytest.importorskip("httpx")
+
+CASSETTES = Path(__file__).parent / "cassettes"
+OFFICIAL = os.environ.get("AA_OFFICIAL_PYTHON")
+HOST = "http://127.0.0.1:18765"  # the recorded emulator; nothing listens there now
+CHAT = ChatRequest(
+    model="llama-3.1-8b-instruct",
+    messages=[Message(role=Role.User, content="What is the capital of Spain?")],
+)
+COMPLETION = CompletionRequest(prompt=Prompt.from_text("An apple a day"), maximum_tokens=8)
+FAST = {"total_retries": 0, "request_timeout_seconds": 5}
+
+
+def _recorder() -> Any:
+    return vcr.VCR(record_mode="none", match_on=["method", "uri", "body"])
+
+
+def _expected() -> dict[str, Any]:
+    return dict(json.loads((CASSETTES / "official_results.json").read_text()))
+
+
+def _sync_calls(c: Client) -> dict[str, Any]:
+    return {
+        "sync_chat": c.chat(CHAT, model="llama-3.1-8b-instruct").message.content,
+        "sync_complete": c.complete(COMPLETION, model="luminous-base").completions[0].completion,
+        "sync_tokens": c.tokenize(
+            TokenizationRequest(prompt="Hello world", tokens=True, token_ids=True),
+            model="luminous-base",
+        ).token_ids,
+        "sync_embed_keys": len(
+            c.embed(
+                EmbeddingRequest(prompt=Prompt.from_text("hi"), layers=[-1], pooling=["mean"]),
+                model="luminous-base",
+            ).embeddings
+        ),
+        "sync_version": c.get_version(),
+    }
+
+
+async def _async_calls(ac: AsyncClient) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "async_chat": (await ac.chat(CHAT, model="llama-3.1-8b-instruct")).message.content,
+        "async_complete": (await ac.complete(COMPLETION, model="luminous-base"))
+        .completions[0]
+        .completion,
+    }
+    items = [i async for i in ac.chat_with_streaming(CHAT, model="llama-3.1-8b-instruct")]
+    results["async_chat_stream"] = "".join(getattr(i, "content", "") or "" for i in items)
+    items = [i async for i in ac.complete_with_streaming(COMPLETION, model="luminous-base")]
+    results["async_complete_stream_len"] = len(items)
+    return results
+
+
+def test_no_mock_active_means_our_own_transport() -> None:
+    assert patched_libraries() == []
+    assert sync_route() == "default"
+    assert async_route() == "default"
+
+
+def test_vcr_replays_official_sync_cassette() -> None:
+    with _recorder().use_cassette(str(CASSETTES / "official_sync.yaml")) as cassette:
+        assert sync_route() == "requests"
+        with Client("cassette-token", host=HOST, **FAST) as c:
+            got = _sync_calls(c)
+        assert cassette.all_played
+    expected = _expected()
+    assert got == {k: v for k, v in expected.items() if k.startswith("sync_")}
+
+
+def test_vcr_replays_official_async_cassette_with_streams() -> None:
+    async def main() -> dict[str, Any]:
+        async with AsyncClient("cassette-token", host=HOST, **FAST) as ac:
+            return await _async_calls(ac)
+
+    with _recorder().use_cassette(str(CASSETTES / "official_async.yaml")) as cassette:
+        assert async_route() == "aiohttp"
+        got = asyncio.run(main())
+        assert cassette.all_played
+    expected = _expected()
+    assert got == {k: v for k, v in expected.items() if k.startswith("async_")}
+
+
+def test_vcr_unknown_request_is_an_error_not_a_network_call() -> None:
+    with _recorder().use_cassette(str(CASSETTES / "official_sync.yaml")):
+        with Client("cassette-token", host=HOST, **FAST) as c:
+            with pytest.raises(APIConnectionError) as info:
+                c.complete(
+                    CompletionRequest(prompt=Prompt.from_text("new"), maximum_tokens=1), model="m"
+                )
+    assert "Can't play back this request" in str(info.value)
+    assert type(info.value.__cause__).__name__ == "CannotOverwriteExistingCassetteException"
+
+
+def test_vcr_records_our_client_and_replays_it(tmp_path: Path, aleph_alpha_emulator: Any) -> None:
+    path = str(tmp_path / "ours.yaml")
+    host = aleph_alpha_emulator.url
+    with vcr.VCR(record_mode="once").use_cassette(path):
+        with Client("t", host=host, **FAST) as c:
+            first = c.complete(COMPLETION, model="luminous-base").completions[0].completion
+    aleph_alpha_emulator.stop()
+    with vcr.VCR(record_mode="none").use_cassette(path) as cassette:
+        with Client("t", host=host, **FAST) as c:
+            assert c.complete(COMPLETION, model="luminous-base").completions[0].completion == first
+        assert cassette.play_count == 1
+
+
+@pytest.mark.skipif(not OFFICIAL, reason="set AA_OFFICIAL_PYTHON (official 11.5.1 with vcrpy)")
+def test_cassettes_recorded_live_by_the_official_client(tmp_path: Path) -> None:
+    """Record fresh cassettes with the official client against a new emulator, replay with ours."""
+    assert OFFICIAL is not None
+    script = Path(__file__).parent / "official" / "record_cassettes.py"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "aleph_alpha_client", "serve", "--port", "18765"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import socket
+        import time
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", 18765), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        out = subprocess.run(
+            [OFFICIAL, str(script), HOST, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+    finally:
+        server.terminate()
+        server.wait(10)
+    expected = json.loads(out.stdout.strip().splitlines()[-1])
+    with vcr.VCR(record_mode="none", match_on=["method", "uri", "body"]).use_cassette(
+        str(tmp_path / "official_sync.yaml")
+    ):
+        with Client("cassette-token", host=HOST, **FAST) as c:
+            assert _sync_calls(c) == {k: v for k, v in expected.items() if k.startswith("sync_")}
+
+
+# ---------------------------------------------------------------------- responses
+
+
+BODY = {
+    "completions": [{"completion": " mocked", "finish_reason": "maximum_tokens"}],
+    "model_version": "1",
+    "num_tokens_prompt_total": 4,
+    "num_tokens_generated": 1,
+}
+URL = "https://api.example.invalid/complete"
+
+
+def test_responses_mock_is_used_by_both_clients() -> None:
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.POST, URL, json=BODY)
+        rsps.add(responses.POST, URL, json=BODY)
+        assert sync_route() == "requests"
+        with Client("t", host="https://api.example.invalid", **FAST) as c:
+            assert c.complete(COMPLETION, model="m").completions[0].completion == " mocked"
+
+        async def main() -> str | None:
+            async with AsyncClient("t", host="https://api.example.invalid", **FAST) as ac:
+                return (await ac.complete(COMPLETION, model="m")).completions[0].completion
+
+        assert async_route() == "requests"  # only a sync library is mocked: via a thread
+        assert asyncio.run(main()) == " mocked"
+        assert len(rsps.calls) == 2
+        assert rsps.calls[0].request.headers["Authorization"] == "Bearer t"
+
+
+def test_responses_unmatched_request_fails_and_never_leaves() -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False):
+        with Client("t", host="https://api.example.invalid", **FAST) as c:
+            with pytest.raises(APIConnectionError) as info:
+                c.complete(COMPLETION, model="m")
+    assert "Connection refused by Responses" in str(info.value)
+
+
+def test_responses_decorator_style_and_status_errors_are_ours() -> None:
+    from aleph_alpha_client import BadRequestError
+
+    @responses.activate
+    def run() -> None:
+        responses.add(responses.POST, URL, json={"error": "bad", "code": "BAD"}, status=400)
+        with Client("t", host="https://api.example.invalid", **FAST) as c:
+            with pytest.raises(BadRequestError):
+                c.complete(COMPLETION, model="m")
+
+    run()
+
+
+# ------------------------------------------------------------------ requests-mock
+
+
+def test_requests_mock_is_used() -> None:
+    with requests_mock.Mocker() as m:
+        m.post(URL, json=BODY)
+        assert sync_route() == "requests"
+        with Client("t", host="https://api.example.invalid", **FAST) as c:
+            assert c.complete(COMPLETION, model="m").completions[0].completion == " mocked"
+        assert m.call_count == 1
+        assert m.request_history[0].json()["maximum_tokens"] == 8
+        assert m.request_history[0].headers["Authorization"] == "Bearer t"
+
+
+# ------------------------------------------------------------------- aioresponses
+
+
+def test_aioresponses_is_used_including_streams() -> None:
+    sse = (
+        'data: {"type":"stream_chunk","index":0,"completion":" mock"}\n\n'
+        'data: {"type":"stream_summary","index":0,"model_version":"1","finish_reason":"maximum_tokens"}\n\n'
+        'data: {"type":"completion_summary","num_tokens_prompt_total":1,"num_tokens_generated":1}\n\n'
+    )
+
+    async def main() -> tuple[str | None, int]:
+        with aioresponses.aioresponses() as m:
+            m.post(URL, payload=BODY)
+            m.post(URL, body=sse, headers={"Content-Type": "text/event-stream"})
+            assert async_route() == "aiohttp"
+            async with AsyncClient("t", host="https://api.example.invalid", **FAST) as ac:
+                first = (await ac.complete(COMPLETION, model="m")).completions[0].completion
+                items = [i async for i in ac.complete_with_streaming(COMPLETION, model="m")]
+            return first, len(items)
+
+    first, n = asyncio.run(main())
+    assert first == " mocked"
+    assert n >= 2
+
+
+def test_aioresponses_unmatched_request_fails() -> None:
+    async def main() -> None:
+        with aioresponses.aioresponses():
+            async with AsyncClient("t", host="https://api.example.invalid", **FAST) as ac:
+                await ac.complete(COMPLETION, model="m")
+
+    with pytest.raises(APIConnectionError):
+        asyncio.run(main())
+
+
+# -------------------------------------------------------------------------- respx
+
+
+def test_respx_with_default_and_own_httpx_clients() -> None:
+    with respx.mock(assert_all_called=False) as router:
+        router.post(URL).mock(return_value=httpx.Response(200, json=BODY))
+        assert sync_route() == "httpx"
+        with Client("t", host="https://api.example.invalid", **FAST) as c:
+            assert c.complete(COMPLETION, model="m").completions[0].completion == " mocked"
+        with httpx.Client() as hc:
+            with Client("t", host="https://api.example.invalid", http_client=hc, **FAST) as c:
+                assert c.complete(COMPLETION, model="m").completions[0].completion == " mocked"
+
+        async def main() -> str | None:
+            async with httpx.AsyncClient() as hc:
+                async with AsyncClient(
+                    "t", host="https://api.example.invalid", http_client=hc, **FAST
+                ) as ac:
+                    return (await ac.complete(COMPLETION, model="m")).completions[0].completion
+
+        assert asyncio.run(main()) == " mocked"
+        assert router.calls.call_count == 3
+
+
+def test_detection_ends_with_the_mock() -> None:
+    with responses.RequestsMock():
+        assert "requests" in patched_libraries()
+    assert patched_libraries() == []
+    with aioresponses.aioresponses():
+        assert patched_libraries() == ["aiohttp"]
+    assert patched_libraries() == []
+
+
+# ---------------------------------------------------------------- pytest-recording
+
+
+@pytest.fixture
+def vcr_config() -> dict[str, Any]:
+    return {"match_on": ["method", "uri", "body"]}
+
+
+@pytest.mark.vcr(str(CASSETTES / "official_sync.yaml"))
+def test_pytest_recording_replays_official_cassette() -> None:
+    with Client("cassette-token", host=HOST, **FAST) as c:
+        got = _sync_calls(c)
+    assert got == {k: v for k, v in _expected().items() if k.startswith("sync_")}
