@@ -276,3 +276,10 @@ def test_bad_options_are_clear_errors(emu: Emulator) -> None:
             list(run_batch(client, items(1), rps=-1))
         with pytest.raises(ValueError, match="inputs"):
             list(run_batch(client, [object()]))
+
+
+def test_progress_bar_on_stderr(emu: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    with Client("t", host=emu.url, total_retries=0) as client:
+        assert len(list(run_batch(client, items(3), progress=True))) == 3
+    err = capsys.readouterr().err
+    assert "3item" in err and "concurrency=" in err

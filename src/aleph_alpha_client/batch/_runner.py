@@ -8,9 +8,10 @@ import json
 import os
 import queue as _queue
 import random
+import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from .._exceptions import (
     APIConnectionError,
     APIStatusError,
     InvalidArgumentError,
+    MissingDependencyError,
 )
 from .._retry import parse_retry_after
 from ._format import ENDPOINTS, BatchItem, BatchResult, item_from_line, jsonable, url_for
@@ -304,9 +306,11 @@ class _Writer:
 def _progress(enabled: bool) -> Any:
     if not enabled:
         return None
-    from .._base import make_progress_bar
-
-    return make_progress_bar(True, 0)
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        raise MissingDependencyError("tqdm", "tqdm", "progress=True") from None
+    return tqdm(unit="item", file=sys.stderr, dynamic_ncols=True)
 
 
 async def arun_batch(
@@ -430,7 +434,7 @@ def run_batch(
     client: Any,
     inputs: Iterable[Any] | str | os.PathLike[str],
     **options: Any,
-) -> Iterator[BatchResult]:
+) -> Generator[BatchResult, None, None]:
     """The sync form of :func:`arun_batch` for a :class:`Client`: an iterator of results.
 
     Runs the async core on its own event loop in a background thread, so it works in plain
