@@ -283,3 +283,11 @@ def test_progress_bar_on_stderr(emu: Emulator, capsys: pytest.CaptureFixture[str
         assert len(list(run_batch(client, items(3), progress=True))) == 3
     err = capsys.readouterr().err
     assert "3item" in err and "concurrency=" in err
+
+
+async def test_read_timeout_is_an_error_line_not_resent(emu: Emulator) -> None:
+    emu.script([Fault.latency(1.0)])
+    async with AsyncClient("t", host=emu.url, total_retries=3, request_timeout_seconds=0.2) as c:
+        (result,) = [r async for r in arun_batch(c, items(1))]
+    assert result.error is not None and result.error["code"] == "timeout"
+    assert result.attempts == 1 and len(emu.requests) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import inspect
 import json
 import os
 import queue as _queue
@@ -20,6 +21,7 @@ from .._exceptions import (
     AlephAlphaError,
     APIConnectionError,
     APIStatusError,
+    APITimeoutError,
     InvalidArgumentError,
     MissingDependencyError,
 )
@@ -189,7 +191,7 @@ class _Job:
         self.model = model
         self.budget = client.max_retries
         self.client = client.with_options(max_retries=0)
-        self.is_async = asyncio.iscoroutinefunction(self.client.complete)
+        self.is_async = inspect.iscoroutinefunction(self.client.complete)
         self.executor: ThreadPoolExecutor | None = None
         self.next_start = 0.0
         self.token_log: collections.deque[tuple[float, int]] = collections.deque()
@@ -241,7 +243,10 @@ class _Job:
                     attempts=attempt,
                 )
             except APIConnectionError as err:
-                if attempt <= self.budget:
+                # A read timeout is not re-sent (the server may still be running the request),
+                # as the client's own default policy.
+                read_timeout = isinstance(err, APITimeoutError) and err.phase == "read"
+                if attempt <= self.budget and not read_timeout:
                     await asyncio.sleep(self._backoff(attempt))
                     continue
                 kind = "timeout" if isinstance(err, TimeoutError) else "connection_error"
@@ -440,7 +445,7 @@ def run_batch(
     Runs the async core on its own event loop in a background thread, so it works in plain
     scripts and in notebooks (whose loop is already running). Options as in :func:`arun_batch`.
     """
-    if asyncio.iscoroutinefunction(getattr(client, "complete", None)):
+    if inspect.iscoroutinefunction(getattr(client, "complete", None)):
         raise InvalidArgumentError(
             "client: run_batch takes a Client; use arun_batch for AsyncClient"
         )
