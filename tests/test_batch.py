@@ -179,7 +179,7 @@ def test_jsonl_input_all_endpoints_and_bad_lines(emu: Emulator, tmp_path: Path) 
         results = {r.custom_id: r for r in run_batch(client, src, output=out)}
     assert set(results) == {"chat", "complete", "semantic", "v2", "broken"}
     assert all(results[k].ok for k in ("chat", "complete", "semantic", "v2")), results
-    assert "Madrid" in results["chat"].body["message"]["content"]
+    assert "Madrid" in results["chat"].response.message.content
     assert results["broken"].error is not None
     assert "url" in results["broken"].error["message"]
     assert results["broken"].error["code"] == "invalid_request"

@@ -57,7 +57,11 @@ class BatchItem:
 
 @dataclass
 class BatchResult:
-    """One output of a batch: the response (``ok``) or the error, under the input's id."""
+    """One output of a batch: the response (``ok``) or the error, under the input's id.
+
+    ``response`` is the typed response object; ``body`` the error answer's body (the output
+    line's ``response.body`` is the response's JSON for successes).
+    """
 
     custom_id: str
     url: str
@@ -81,7 +85,7 @@ class BatchResult:
             response = {
                 "status_code": self.status_code,
                 "request_id": self.request_id,
-                "body": self.body,
+                "body": self.body if self.response is None else jsonable(self.response),
             }
         return {
             "id": f"batch_req_{uuid.uuid4().hex}",

@@ -26,7 +26,7 @@ from .._exceptions import (
     MissingDependencyError,
 )
 from .._retry import parse_retry_after
-from ._format import ENDPOINTS, BatchItem, BatchResult, item_from_line, jsonable, url_for
+from ._format import ENDPOINTS, BatchItem, BatchResult, item_from_line, url_for
 
 __all__ = ["AdaptiveLimit", "BatchSummary", "arun_batch", "read_jsonl", "run_batch"]
 
@@ -262,7 +262,6 @@ class _Job:
                 url,
                 status_code=200,
                 response=response,
-                body=jsonable(response),
                 attempts=attempt,
                 tokens=tokens,
             )
@@ -365,6 +364,14 @@ async def arun_batch(
     source = iter(inputs)
     exhausted = False
     tasks: set[asyncio.Task[BatchResult]] = set()
+    # Finished tasks land here (one callback each): O(1) per completion, not O(in flight).
+    finished_queue: collections.deque[asyncio.Task[BatchResult]] = collections.deque()
+    wake = asyncio.Event()
+
+    def on_done(task: asyncio.Task[BatchResult]) -> None:
+        finished_queue.append(task)
+        wake.set()
+
     try:
         while tasks or not exhausted:
             now = time.monotonic()
@@ -383,17 +390,22 @@ async def arun_batch(
                     stats.skipped += 1
                     continue
                 job.started(now)
-                tasks.add(asyncio.ensure_future(job.run_item(item)))
+                task = asyncio.ensure_future(job.run_item(item))
+                task.add_done_callback(on_done)
+                tasks.add(task)
             if not tasks:
                 if wait > 0:
                     await asyncio.sleep(wait)
                 continue
-            finished, tasks = await asyncio.wait(
-                tasks,
-                timeout=wait if wait > 0 else None,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            for task in finished:
+            if not finished_queue:
+                wake.clear()
+                try:
+                    await asyncio.wait_for(wake.wait(), wait if wait > 0 else None)
+                except asyncio.TimeoutError:
+                    pass
+            while finished_queue:
+                task = finished_queue.popleft()
+                tasks.discard(task)
                 result = task.result()
                 if writer is not None:
                     writer.write(result)
