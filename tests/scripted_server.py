@@ -174,7 +174,9 @@ class ScriptedServer:
             if self._stop.wait(reply.delay):
                 return False
         if reply.reset:
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            conn.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
             return False
         head = f"HTTP/1.1 {reply.status} X\r\n"
         headers = dict(reply.headers)

@@ -26,7 +26,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.mark.skipif(not OFFICIAL, reason="set AA_OFFICIAL_PYTHON to a python with aleph-alpha-client==11.5.1")
+@pytest.mark.skipif(
+    not OFFICIAL, reason="set AA_OFFICIAL_PYTHON to a python with aleph-alpha-client==11.5.1"
+)
 def test_official_client_parses_every_emulator_answer(tmp_path: Path) -> None:
     port = _free_port()
     log = (tmp_path / "serve.log").open("w")

@@ -15,7 +15,7 @@ import pytest
 from aleph_alpha_client import AsyncClient, Client
 
 # Methods that return a stream object instead of a coroutine, on both clients.
-STREAMING = {"chat_with_streaming", "complete_with_streaming"}
+STREAMING = {"chat_with_streaming", "complete_with_streaming", "run_tools_with_streaming"}
 
 # Every API method of the official client 11.5.1 (sync and async together), plus the
 # streaming and v2 embedding methods the official client had on one side only.

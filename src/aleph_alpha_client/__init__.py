@@ -34,6 +34,9 @@ from ._exceptions import (
     RequestTimeoutError,
     StreamError,
     StreamEventError,
+    StructuredOutputError,
+    ToolArgumentsError,
+    ToolLoopLimitError,
     UnknownStatusError,
     UnprocessableEntityError,
 )
@@ -98,8 +101,10 @@ from .prompt import (
 )
 from .prompt_template import PromptTemplate
 from .reranking import RerankRequest, RerankResponse, RerankResult, RerankUsage
+from .structured import AsyncStructuredStream, StructuredStream
 from .structured_output import JSONSchema
 from .tokenization import TokenizationRequest, TokenizationResponse
+from .tools import Tool, ToolResult, ToolRunResult, tool
 from .utils import load_base64_from_file, load_base64_from_url
 from .version import __version__
 
@@ -135,6 +140,7 @@ __all__ = [
     "AlephAlphaError",
     "AsyncClient",
     "AsyncStream",
+    "AsyncStructuredStream",
     "AuthenticationError",
     "BadRequestError",
     "BatchSemanticEmbeddingRequest",
@@ -198,6 +204,8 @@ __all__ = [
     "StreamError",
     "StreamEventError",
     "StreamOptions",
+    "StructuredOutputError",
+    "StructuredStream",
     "TargetGranularity",
     "TargetPromptItemExplanation",
     "TargetScore",
@@ -213,12 +221,18 @@ __all__ = [
     "TokenizationRequest",
     "TokenizationResponse",
     "Tokens",
+    "Tool",
+    "ToolArgumentsError",
     "ToolCall",
     "ToolFunction",
+    "ToolLoopLimitError",
+    "ToolResult",
+    "ToolRunResult",
     "UnknownStatusError",
     "UnprocessableEntityError",
     "Usage",
     "__version__",
     "load_base64_from_file",
     "load_base64_from_url",
+    "tool",
 ]

@@ -49,6 +49,7 @@ from .explanation import ExplanationRequest, ExplanationResponse
 from .reranking import RerankRequest, RerankResponse
 from .steering import SteeringConceptCreationRequest, SteeringConceptCreationResponse
 from .tokenization import TokenizationRequest, TokenizationResponse
+from .tools import ToolLoop, ToolLoopEvent, ToolRunResult, run_planned_async
 from .translation import TranslationRequest, TranslationResponse
 
 __all__ = ["AsyncClient"]
@@ -257,6 +258,48 @@ class AsyncClient(BaseClient):
         )
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         return self._stream(http, lambda: ChatStreamState(include_usage))
+
+    async def run_tools(
+        self, request: ChatRequest, model: str, *, max_iterations: int = 8
+    ) -> ToolRunResult:
+        """Chat and run the tools the model calls until it answers without tool calls.
+
+        Tools may be sync (run in worker threads) or async; the calls of one turn run
+        concurrently. Returns the final ``ChatResponse`` and the whole conversation. A tool
+        that raises and an unknown tool name become tool messages with the error text; when
+        the model still calls tools after ``max_iterations`` answers,
+        :class:`ToolLoopLimitError` carries the conversation so far.
+        """
+        loop = ToolLoop(request, max_iterations)
+        while True:
+            response = await self.chat(loop.next_request(), model)
+            planned = loop.on_response(response)
+            if planned is None:
+                return loop.result(response)
+            loop.add_results(await run_planned_async(loop, planned))
+
+    async def run_tools_with_streaming(
+        self, request: ChatRequest, model: str, *, max_iterations: int = 8
+    ) -> AsyncIterator[ToolLoopEvent]:
+        """``run_tools`` streamed: ``ChatStreamChunk`` text as it comes, each ``ToolCall``,
+        each ``ToolResult``, and the ``ToolRunResult`` last (``async for``, no ``await``)."""
+        loop = ToolLoop(request, max_iterations)
+        while True:
+            async with self.chat_with_streaming(loop.next_request(), model) as stream:
+                async for item in stream:
+                    if isinstance(item, ToolCall) or (
+                        isinstance(item, ChatStreamChunk) and item.content
+                    ):
+                        yield item
+                response = await stream.get_final_response()
+            planned = loop.on_response(response)
+            if planned is None:
+                yield loop.result(response)
+                return
+            results = await run_planned_async(loop, planned)
+            for result in results:
+                yield result
+            loop.add_results(results)
 
     async def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
         """Complete a prompt."""

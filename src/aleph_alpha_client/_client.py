@@ -50,6 +50,7 @@ from .explanation import ExplanationRequest, ExplanationResponse
 from .reranking import RerankRequest, RerankResponse
 from .steering import SteeringConceptCreationRequest, SteeringConceptCreationResponse
 from .tokenization import TokenizationRequest, TokenizationResponse
+from .tools import ToolLoop, ToolLoopEvent, ToolRunResult, run_planned_sync
 from .translation import TranslationRequest, TranslationResponse
 
 __all__ = ["Client"]
@@ -263,6 +264,46 @@ class Client(BaseClient):
         )
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         return self._stream(http, lambda: ChatStreamState(include_usage))
+
+    def run_tools(
+        self, request: ChatRequest, model: str, *, max_iterations: int = 8
+    ) -> ToolRunResult:
+        """Chat and run the tools the model calls until it answers without tool calls.
+
+        Returns the final ``ChatResponse`` and the whole conversation. A tool that raises
+        and an unknown tool name become tool messages with the error text; when the model
+        still calls tools after ``max_iterations`` answers, :class:`ToolLoopLimitError`
+        carries the conversation so far.
+        """
+        loop = ToolLoop(request, max_iterations)
+        while True:
+            response = self.chat(loop.next_request(), model)
+            planned = loop.on_response(response)
+            if planned is None:
+                return loop.result(response)
+            loop.add_results(run_planned_sync(loop, planned))
+
+    def run_tools_with_streaming(
+        self, request: ChatRequest, model: str, *, max_iterations: int = 8
+    ) -> Iterator[ToolLoopEvent]:
+        """``run_tools`` streamed: ``ChatStreamChunk`` text as it comes, each ``ToolCall``,
+        each ``ToolResult``, and the ``ToolRunResult`` last."""
+        loop = ToolLoop(request, max_iterations)
+        while True:
+            with self.chat_with_streaming(loop.next_request(), model) as stream:
+                for item in stream:
+                    if isinstance(item, ToolCall) or (
+                        isinstance(item, ChatStreamChunk) and item.content
+                    ):
+                        yield item
+                response = stream.get_final_response()
+            planned = loop.on_response(response)
+            if planned is None:
+                yield loop.result(response)
+                return
+            results = run_planned_sync(loop, planned)
+            yield from results
+            loop.add_results(results)
 
     def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
         """Complete a prompt."""

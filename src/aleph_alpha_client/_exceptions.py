@@ -25,6 +25,9 @@ inherit the builtin exception that the official client raised for that status, s
         ├── APIConnectionError(ConnectionError)  could not connect, connection reset, ...
         │   └── APITimeoutError(TimeoutError)    connect / read / stream-idle timeout
         ├── APIResponseValidationError           a 2xx body that is not what the API sends
+        │   ├── ToolArgumentsError               a tool call's arguments do not fit the tool
+        │   └── StructuredOutputError            a structured answer cut short or not valid JSON
+        ├── ToolLoopLimitError                   run_tools ran out of iterations
         └── StreamError                          a stream broke
             ├── IncompleteStreamError            ended before its finish chunk or [DONE]
             ├── StreamEventError                 an error object inside a 200 stream
@@ -63,6 +66,9 @@ __all__ = [
     "RequestTimeoutError",
     "StreamError",
     "StreamEventError",
+    "StructuredOutputError",
+    "ToolArgumentsError",
+    "ToolLoopLimitError",
     "UnknownStatusError",
     "UnprocessableEntityError",
     "status_error",
@@ -282,6 +288,38 @@ class APIResponseValidationError(APIError):
         super().__init__(detail)
         self.status_code = status_code
         self.text = text
+
+
+class ToolArgumentsError(APIResponseValidationError):
+    """The arguments of a tool call do not fit the tool; ``argument`` names the bad one."""
+
+    def __init__(self, message: str, *, tool: str, argument: str | None = None) -> None:
+        super().__init__(message)
+        self.tool = tool
+        self.argument = argument
+
+
+class StructuredOutputError(APIResponseValidationError):
+    """A structured answer could not be parsed.
+
+    ``reason`` is ``"length"`` (cut by the token limit), ``"invalid_json"`` or
+    ``"validation"``; ``text`` keeps the raw answer.
+    """
+
+    def __init__(self, message: str, *, reason: str, text: str) -> None:
+        super().__init__(message, text=text)
+        self.reason = reason
+
+
+class ToolLoopLimitError(APIError):
+    """``run_tools`` reached ``max_iterations`` while the model still called tools.
+
+    ``messages`` is the conversation so far (tool results included), ready to continue.
+    """
+
+    def __init__(self, message: str, *, messages: list[Any]) -> None:
+        super().__init__(message)
+        self.messages = messages
 
 
 class StreamError(APIError):

@@ -21,7 +21,6 @@ from ._exceptions import (
     APIResponseValidationError,
     InvalidArgumentError,
     InvalidArgumentTypeError,
-    MissingDependencyError,
 )
 from .structured_output import JSONSchema, ResponseFormat, response_format_to_json
 
@@ -94,8 +93,19 @@ class FunctionCall:
         """Parse the wire form."""
         return FunctionCall(name=json["name"], arguments=json.get("arguments") or "")
 
-    def parsed_arguments(self) -> Any:
-        """The arguments decoded from JSON."""
+    def parsed_arguments(self, *, tools: Optional[Sequence[Any]] = None) -> Any:
+        """The arguments decoded from JSON.
+
+        With ``tools`` (the request's tools), the arguments of a tool built from a function or
+        a pydantic model are validated against it (:class:`ToolArgumentsError` names the bad
+        argument); a model tool gives the validated instance.
+        """
+        if tools is not None:
+            from .tools import tools_by_name
+
+            found = tools_by_name(tools).get(self.name)
+            if found is not None:
+                return found.parse_arguments(self.arguments)
         return json.loads(self.arguments) if self.arguments else {}
 
 
@@ -296,7 +306,8 @@ class ChatRequest:
     """A chat request. ``model`` is overwritten by the client method's ``model`` argument.
 
     ``response_format`` takes a :class:`JSONSchema`, a pydantic model class or a raw mapping;
-    ``tools`` are OpenAI-style tool dicts; ``tool_choice`` is ``"auto"``, ``"required"``,
+    ``tools`` are OpenAI-style tool dicts, Python functions, pydantic model classes or
+    :class:`~aleph_alpha_client.Tool` objects (see ``docs/tools.md``); ``tool_choice`` is ``"auto"``, ``"required"``,
     ``"none"`` or a :class:`ToolFunction`.
     """
 
@@ -351,12 +362,10 @@ class ChatRequest:
                 raise InvalidArgumentTypeError(
                     "ChatRequest.tools: expected a list of tool definitions (dicts)"
                 )
+            from .tools import check_tool
+
             for i, tool in enumerate(self.tools):
-                if not isinstance(tool, Mapping) and not callable(getattr(tool, "to_json", None)):
-                    raise InvalidArgumentTypeError(
-                        f"ChatRequest.tools[{i}]: expected a dict like "
-                        '{"type": "function", "function": {...}}, got ' + type(tool).__name__
-                    )
+                check_tool(tool, f"ChatRequest.tools[{i}]")
         if self.tool_choice is not None and not isinstance(
             self.tool_choice, (ToolFunction, Mapping)
         ):
@@ -392,7 +401,11 @@ class ChatRequest:
         if self.response_format:
             result["response_format"] = response_format_to_json(self.response_format)
         if self.tools is not None:
-            result["tools"] = [_plain(tool) for tool in self.tools]
+            from .tools import tool_to_json
+
+            result["tools"] = [
+                tool_to_json(tool, f"ChatRequest.tools[{i}]") for i, tool in enumerate(self.tools)
+            ]
         if self.tool_choice is not None:
             choice = self.tool_choice
             result["tool_choice"] = dict(choice) if isinstance(choice, Mapping) else _plain(choice)
@@ -469,12 +482,14 @@ class ChatResponse:
         return list(self.message.tool_calls or [])
 
     def parsed(self, model_class: type[_M]) -> _M:
-        """Validate the answer's JSON content into a pydantic model (structured output)."""
-        validate = getattr(model_class, "model_validate_json", None)
-        if not callable(validate):
-            raise MissingDependencyError("pydantic", "pydantic", "ChatResponse.parsed")
-        result: _M = validate(self.content)
-        return result
+        """Validate the answer's JSON content into a pydantic model (structured output).
+
+        Raises :class:`StructuredOutputError` (``reason`` ``"length"``, ``"invalid_json"`` or
+        ``"validation"``, raw ``text`` kept) when the answer cannot be the model.
+        """
+        from .structured import parse_structured
+
+        return parse_structured(self.content, model_class, self.finish_reason)
 
     def json(self) -> Any:
         """The answer's content decoded as JSON (structured output without pydantic)."""

@@ -44,18 +44,31 @@ class JSONSchema:
         }
 
     @classmethod
-    def from_pydantic(cls, model_class: type[BaseModel]) -> JSONSchema:
-        """Build the schema of a pydantic model class (name and docstring as the official)."""
+    def from_pydantic(
+        cls, model_class: type[BaseModel], *, strict: Optional[bool] = None
+    ) -> JSONSchema:
+        """Build the schema of a pydantic model class (name and docstring as the official).
+
+        By default the schema is pydantic's as it is, marked strict (the official client's
+        wire form). ``strict=True`` normalises it for strict mode: ``additionalProperties:
+        false`` on every object, every property required (optional ones nullable), no
+        ``default``. ``strict=False`` sends it unmarked.
+        """
         schema_fn = getattr(model_class, "model_json_schema", None)
         if not callable(schema_fn):
             raise InvalidArgumentTypeError(
                 f"response_format: expected a pydantic v2 model class, got {model_class!r}"
             )
+        schema = schema_fn()
+        if strict is True:
+            from .tools import strict_schema
+
+            schema = strict_schema(schema)
         return cls(
-            schema=schema_fn(),
+            schema=schema,
             name=model_class.__name__,
             description=model_class.__doc__,
-            strict=True,
+            strict=strict is not False,
         )
 
 

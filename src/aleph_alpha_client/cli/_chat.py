@@ -67,6 +67,36 @@ def _load_schema(path: str | None) -> JSONSchema | None:
     )
 
 
+def _load_tools(specs: list[str] | None) -> list[Any]:
+    """The tools of ``--tool MODULE:FUNCTION`` options (the module imported from sys.path)."""
+    import importlib
+    import sys
+
+    from ..tools import tool
+
+    tools: list[Any] = []
+    if specs and "" not in sys.path:
+        sys.path.insert(0, "")  # a module next to the caller, as `python -m` would find it
+    for spec in specs or []:
+        module_name, _, attribute = spec.partition(":")
+        if not module_name or not attribute:
+            raise UsageError(f"--tool {spec}: expected MODULE:FUNCTION, e.g. weather:get_weather")
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as err:
+            raise UsageError(f"--tool {spec}: cannot import {module_name}: {err}") from None
+        target: Any = module
+        for part in attribute.split("."):
+            target = getattr(target, part, None)
+            if target is None:
+                raise UsageError(f"--tool {spec}: {module_name} has no {attribute}")
+        try:
+            tools.append(tool(target))
+        except (TypeError, ValueError) as err:
+            raise UsageError(f"--tool {spec}: {err}") from None
+    return tools
+
+
 def _response_json(response: ChatResponse) -> dict[str, Any]:
     return {
         "content": response.message.content,
@@ -90,6 +120,7 @@ class _Chat:
         self.args = args
         self.images = _load_images(args.image)
         self.schema = _load_schema(args.schema)
+        self.tools = _load_tools(getattr(args, "tool", None))
         self.stream = not (args.no_stream or args.json or self.schema is not None)
         self.system: list[Message | TextMessage] = []
         if args.system:
@@ -126,14 +157,18 @@ class _Chat:
             stream_options=StreamOptions(include_usage=True)
             if self.stream and args.usage
             else None,
+            tools=self.tools or None,
         )
         try:
-            response = self._send(request)
+            if self.tools:
+                response, turn = self._send_with_tools(request)
+            else:
+                response = self._send(request)
+                turn = [message, Message(role=Role.Assistant, content=response.content)]
         except BaseException:
             self.images_sent = images_sent
             raise
-        self.history.append(message)
-        self.history.append(Message(role=Role.Assistant, content=response.message.content or ""))
+        self.history.extend(turn)
         self._after(response)
         return response
 
@@ -163,6 +198,40 @@ class _Chat:
         if not last.endswith("\n"):
             app.out("")
         return final
+
+    def _send_with_tools(self, request: Any) -> tuple[ChatResponse, list[Any]]:
+        """Run the tool loop; tool calls and results go to stderr, the answer to stdout."""
+        from ..chat import ChatStreamChunk, ToolCall
+        from ..tools import ToolResult, ToolRunResult
+
+        app = self.app
+        client = self.client
+        assert client is not None, "no client"
+        sent = len(request.messages) - 1  # the new user message starts this turn
+        if not self.stream:
+            result = client.run_tools(request, self.args.model)
+            for message in result.messages[sent:]:
+                for call in message.tool_calls or []:
+                    app.info(f"[tool] {call.function.name}({call.function.arguments})")
+            self._print_whole(result.response)
+            return result.response, result.messages[sent:]
+        last = "\n"
+        final: ToolRunResult | None = None
+        for event in client.run_tools_with_streaming(request, self.args.model):
+            if isinstance(event, ChatStreamChunk):
+                app.stdout.write(event.content)
+                app.stdout.flush()
+                last = event.content
+            elif isinstance(event, ToolCall):
+                app.info(f"[tool] {event.function.name}({event.function.arguments})")
+            elif isinstance(event, ToolResult):
+                app.info(f"[tool] -> {event.content}")
+            elif isinstance(event, ToolRunResult):
+                final = event
+        if not last.endswith("\n"):
+            app.out("")
+        assert final is not None
+        return final.response, final.messages[sent:]
 
     def _print_whole(self, response: ChatResponse) -> None:
         app = self.app

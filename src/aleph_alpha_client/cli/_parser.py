@@ -201,6 +201,7 @@ examples:
   aleph-alpha chat --system "Answer in French." -i
   aleph-alpha chat --model dummy-model --image cat.png "What is in the picture?"
   aleph-alpha chat --schema person.schema.json "Invent a person."
+  aleph-alpha chat --tool weather:get_weather "Weather in Berlin?"
   aleph-alpha chat --json --usage "Hi" | jq .content""",
     )
     chat.add_argument("prompt", nargs="?", metavar="PROMPT", help="the user message")
@@ -233,6 +234,12 @@ examples:
         "--schema",
         metavar="FILE",
         help="a JSON schema file: the answer is JSON following it (printed as JSON)",
+    )
+    chat.add_argument(
+        "--tool",
+        action="append",
+        metavar="MODULE:FUNCTION",
+        help="a Python function the model may call (run locally, results sent back); repeatable",
     )
     chat.add_argument(
         "--json",

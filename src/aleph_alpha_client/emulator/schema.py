@@ -5,7 +5,7 @@ pydantic's ``model_json_schema()`` and hand-written OpenAI tool schemas use: ``t
 list of types), ``properties``/``required``, ``items``/``prefixItems``/``minItems``/
 ``maxItems``, ``enum``, ``const``, ``anyOf``/``oneOf`` (the first non-null branch), ``allOf``
 (merged), ``$ref`` into ``$defs``/``definitions``, string ``format``\\s (date, date-time, time,
-email, uri, uuid), ``minLength``/``maxLength`` and numeric bounds. ``pattern`` is not honoured.
+email, uri, uuid), ``minLength``/``maxLength``, ``pattern`` (see :mod:`._regex_example`) and numeric bounds.
 Every property of an object is filled in, not only the required ones; deeper than six levels
 only required parts are (null branches win, arrays get minItems), so recursive schemas end.
 """
@@ -185,7 +185,25 @@ def _string(schema: Mapping[str, Any], name: str) -> str:
         value = value + "x" * (min(min_length, _MAX_LENGTH) - len(value))
     if isinstance(max_length, int) and len(value) > max_length:
         value = value[:max_length]
+    pattern = schema.get("pattern")
+    if isinstance(pattern, str):
+        value = _matching(pattern, value)
     return value
+
+
+def _matching(pattern: str, value: str) -> str:
+    """``value`` when ``pattern`` accepts it, else an example built from the pattern."""
+    import re
+
+    try:
+        if re.search(pattern, value):
+            return value
+    except re.error:
+        return value
+    from ._regex_example import regex_example
+
+    example = regex_example(pattern)
+    return value if example is None else example
 
 
 def _number(schema: Mapping[str, Any], *, integer: bool) -> float:

@@ -28,6 +28,7 @@ from .common import (
     dumps,
     json_response,
 )
+from .tools import pick_tool
 
 # --------------------------------------------------------------------------------------------
 # Chat
@@ -159,6 +160,8 @@ def _chat(payload: dict[str, Any], ctx: _Context) -> Response:
     if tools:
         call_tool, tool_index = _tool_choice(payload, tools)
         call_tool = call_tool and last.role == "user"
+        if call_tool and not isinstance(payload.get("tool_choice"), dict):
+            tool_index = pick_tool(tools, last.text)
 
     chat_id = "chatcmpl-" + ctx.hex_id("chat")
     created = ctx.created()
