@@ -539,6 +539,8 @@ def test_complete_options_and_json(capsys: pytest.CaptureFixture[str], emu: Emul
 def test_embed_summary_and_json(capsys: pytest.CaptureFixture[str], emu: Emulator) -> None:
     code, out, _ = run(capsys, *at(emu), "embed", "hello", "hi there", "--compress-to-size", "128")
     assert code == 0
+    assert [r.route for r in emu.requests] == ["batch_semantic_embed"]  # one request, two texts
+    assert len(emu.requests[0].json["prompts"]) == 2
     lines = out.splitlines()
     assert lines[0].startswith("[1] 'hello': 128 dimensions, norm ")
     assert lines[1].startswith("[2] 'hi there': 128 dimensions")
@@ -562,7 +564,7 @@ def test_embed_summary_and_json(capsys: pytest.CaptureFixture[str], emu: Emulato
     assert len(item["embedding"]) == 128
     assert abs(sum(x * x for x in item["embedding"]) - 1.0) < 1e-3
     body = emu.requests[-1].json
-    assert emu.requests[-1].route == "semantic_embed"
+    assert emu.requests[-1].route == "batch_semantic_embed"
     assert body["representation"] == "query"
     assert body["compress_to_size"] == 128
     assert body["normalize"] is True

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import logging
 import sys
+import os
+import weakref
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -25,6 +27,24 @@ _Self = TypeVar("_Self", bound="BaseClient")
 
 _UNSET: Any = object()
 
+#: Every live client, so that a forked child can drop the pools it inherited.
+_LIVE_CLIENTS: weakref.WeakSet[BaseClient] = weakref.WeakSet()
+#: Pools a forked child inherited: kept referenced and never closed or used in the child, so
+#: that neither garbage collection nor a call in the child touches the parent's connections.
+_INHERITED_POOLS: list[Any] = []
+
+
+def _forget_pools_after_fork() -> None:
+    for client in list(_LIVE_CLIENTS):
+        box = client.__dict__.get("_transport_box")
+        if box and box[0] is not None:
+            _INHERITED_POOLS.append(box[0])
+            box[0] = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools_after_fork)
+
 
 class BaseClient:
     """Configuration shared by :class:`Client` and :class:`AsyncClient`."""
@@ -35,6 +55,19 @@ class BaseClient:
     def _setup(self, config: ClientConfig) -> None:
         self._config = config
         self._headers = base_headers(config)
+        _LIVE_CLIENTS.add(self)
+
+    # Pickling carries the configuration (token included), never the pool or its sockets: the
+    # unpickled client opens its own connections on first use.
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        if "_transport_box" in state:
+            state["_transport_box"] = [None]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        _LIVE_CLIENTS.add(self)
 
     # The official client's public attributes.
     @property

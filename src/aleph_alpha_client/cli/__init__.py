@@ -8,6 +8,7 @@ Installed as the ``aleph-alpha`` script and runnable as ``python -m aleph_alpha_
     aleph-alpha embed "hello" "hi"        # summary, or --json for the vectors
     aleph-alpha tokenize "Hello world"    # --detokenize IDS, or the detokenize command
     aleph-alpha models
+    aleph-alpha batch requests.jsonl -o results.jsonl --resume --concurrency 32
     aleph-alpha serve --port 8000 --faults "503:0.1"
 
 Global options (before or after the command): ``--host URL`` and ``--token TOKEN`` (or
@@ -36,6 +37,10 @@ def _dispatch(command: str) -> Callable[[App], int]:
         from ._chat import run_chat
 
         return run_chat
+    if command == "batch":
+        from ._batch import run_batch_command
+
+        return run_batch_command
     from . import _commands
 
     handler: Callable[[App], int] = getattr(_commands, f"run_{command}")

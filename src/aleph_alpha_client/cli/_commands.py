@@ -118,7 +118,7 @@ _MAX_SIMILARITY_TEXTS = 10
 
 def run_embed(app: App) -> int:
     """The ``embed`` command."""
-    from ..embedding import SemanticEmbeddingRequest, SemanticRepresentation
+    from ..embedding import BatchSemanticEmbeddingRequest, SemanticRepresentation
     from ..prompt import Prompt
 
     args = app.args
@@ -129,15 +129,15 @@ def run_embed(app: App) -> int:
     representation = SemanticRepresentation(args.representation)
     vectors: list[list[float]] = []
     with app.client() as client:
-        for text in texts:
-            request = SemanticEmbeddingRequest(
-                prompt=Prompt.from_text(text),
-                representation=representation,
-                compress_to_size=args.compress_to_size,
-                normalize=args.normalize,
-            )
-            response = client.semantic_embed(request, args.model)
-            vectors.append(list(response.embedding))
+        # One request for many texts (the client splits it into API-sized batches).
+        request = BatchSemanticEmbeddingRequest(
+            prompts=[Prompt.from_text(text) for text in texts],
+            representation=representation,
+            compress_to_size=args.compress_to_size,
+            normalize=args.normalize,
+        )
+        response = client.batch_semantic_embed(request, args.model)
+        vectors = [list(vector) for vector in response.embeddings]
     if args.json:
         app.out(
             json.dumps(

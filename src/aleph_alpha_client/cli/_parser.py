@@ -301,7 +301,7 @@ examples:
         [parent],
         "semantic embeddings of texts",
         """\
-Semantic embeddings of one or more texts (one request per text). Prints a short summary:
+Semantic embeddings of one or more texts (one batch request per 100 texts). Prints a short summary:
 dimensions, norm and first values of each vector, and the cosine similarities between the
 texts (up to 10 texts); --json prints the vectors.""",
         """\
@@ -332,6 +332,50 @@ examples:
         action="store_true",
         help='print JSON: [{"text": ..., "embedding": [...]}, ...]',
     )
+
+    # -- batch --------------------------------------------------------------------------------
+    batch = _add_command(
+        subparsers,
+        "batch",
+        [parent],
+        "run a JSONL file of requests (OpenAI Batch API format)",
+        """\
+Run every request of INPUT (JSONL, one {"custom_id", "method", "url", "body"} object a line;
+url is /chat/completions, /complete, /semantic_embed, /batch_semantic_embed, /embed or
+/embeddings) with adaptive concurrency, and append one result line per request to OUTPUT
+({"id", "custom_id", "response": {"status_code", "request_id", "body"}, "error"}).
+Progress and a summary go to stderr. Exit status 0 when every request succeeded, 1 when some
+failed (their error lines are in OUTPUT). After Ctrl-C or a crash, --resume continues.""",
+        """\
+examples:
+  aleph-alpha batch requests.jsonl -o results.jsonl
+  aleph-alpha batch requests.jsonl -o results.jsonl --resume --concurrency 32 --rps 50""",
+    )
+    batch.add_argument("input", metavar="INPUT.jsonl", help="the requests")
+    batch.add_argument(
+        "-o", "--output", required=True, metavar="OUTPUT.jsonl", help="where results go"
+    )
+    batch.add_argument(
+        "--resume", action="store_true", help="skip the requests OUTPUT already answers"
+    )
+    batch.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=16,
+        metavar="N",
+        help="requests in flight at the start and at most (default: 16)",
+    )
+    batch.add_argument(
+        "--max-concurrency",
+        type=_positive_int,
+        metavar="N",
+        help="let the concurrency grow up to N (default: --concurrency)",
+    )
+    batch.add_argument(
+        "--rps", type=_positive_float, metavar="R", help="at most R requests started per second"
+    )
+    batch.add_argument("-m", "--model", help="the model of requests whose body names none")
+    batch.add_argument("--no-progress", action="store_true", help="no progress on stderr")
 
     # -- tokenize / detokenize ----------------------------------------------------------------
     tokenize = _add_command(

@@ -1,0 +1,67 @@
+"""Batches over Dask: a bag through a distributed.LocalCluster (started and stopped here)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from aleph_alpha_client import Client
+from aleph_alpha_client.emulator import Emulator
+
+db = pytest.importorskip("dask.bag", reason="the dask extra is not installed")
+distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
+
+from aleph_alpha_client.batch.dask import run_bag  # noqa: E402
+
+
+def line(i: int) -> dict[str, Any]:
+    return {
+        "custom_id": f"req-{i}",
+        "method": "POST",
+        "url": "/semantic_embed",
+        "body": {"model": "luminous-base", "prompt": f"text {i}", "representation": "symmetric"},
+    }
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as local,
+        distributed.Client(local) as dask_client,
+    ):
+        yield dask_client
+
+
+def test_bag_through_local_cluster(cluster: Any) -> None:
+    with Emulator() as emu:
+        client = Client("t", host=emu.url, total_retries=0)
+        client.models()  # a used client (with pooled sockets) still pickles to the workers
+        rows = [line(i) for i in range(40)] + [{"custom_id": "bad", "url": "/nope", "body": {}}]
+        bag = db.from_sequence(rows, npartitions=4)
+        out = run_bag(bag, client, max_concurrency=8).compute()
+        client.close()
+        routes = [r.route for r in emu.requests]
+    assert sorted(o["custom_id"] for o in out) == sorted(r["custom_id"] for r in rows)
+    by_id = {o["custom_id"]: o for o in out}
+    assert by_id["req-7"]["response"]["status_code"] == 200 and by_id["req-7"]["error"] is None
+    assert by_id["bad"]["error"]["code"] == "invalid_request"
+    assert routes.count("semantic_embed") == 40
+    json.dumps(out)  # the output lines are JSON data
+
+
+def test_total_concurrency_is_split_across_tasks(cluster: Any) -> None:
+    bag = db.from_sequence([line(0)], npartitions=1)
+    with pytest.raises(ValueError, match="max_concurrency"):
+        run_bag(bag, Client("t", host="http://127.0.0.1:1"), max_concurrency=1, parallel_tasks=2)
+
+
+def test_per_task_share() -> None:
+    from aleph_alpha_client.batch._cluster import per_task_concurrency
+
+    assert per_task_concurrency(8, 2) == 4
+    assert per_task_concurrency(9, 4) == 2  # the sum (8) stays within the maximum
