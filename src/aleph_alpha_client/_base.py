@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 import logging
-import sys
 import os
+import sys
 import weakref
 from typing import Any, TypeVar
 from urllib.parse import quote
