@@ -43,6 +43,16 @@ httpx = pytest.importorskip("httpx")
 
 CASSETTES = Path(__file__).parent / "cassettes"
 OFFICIAL = os.environ.get("AA_OFFICIAL_PYTHON")
+
+
+def _official_has_vcr() -> bool:
+    if not OFFICIAL:
+        return False
+    probe = subprocess.run([OFFICIAL, "-c", "import vcr"], capture_output=True, timeout=60)
+    return probe.returncode == 0
+
+
+OFFICIAL_WITH_VCR = _official_has_vcr()
 HOST = "http://127.0.0.1:18765"  # the recorded emulator; nothing listens there now
 CHAT = ChatRequest(
     model="llama-3.1-8b-instruct",
@@ -145,7 +155,9 @@ def test_vcr_records_our_client_and_replays_it(tmp_path: Path, aleph_alpha_emula
         assert cassette.play_count == 1
 
 
-@pytest.mark.skipif(not OFFICIAL, reason="set AA_OFFICIAL_PYTHON (official 11.5.1 with vcrpy)")
+@pytest.mark.skipif(
+    not OFFICIAL_WITH_VCR, reason="set AA_OFFICIAL_PYTHON to a Python with official 11.5.1 and vcrpy"
+)
 def test_cassettes_recorded_live_by_the_official_client(tmp_path: Path) -> None:
     """Record fresh cassettes with the official client against a new emulator, replay with ours."""
     assert OFFICIAL is not None
