@@ -12,6 +12,7 @@ from ._base import BaseClient, check_transport, check_version, make_progress_bar
 from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
 from ._exceptions import APIConnectionError, IncompleteStreamError, StreamEventError
 from ._mocks import async_route
+from ._raw import AsyncWithRawResponse, finish
 from ._retry import AttemptDriver
 from ._streaming import (
     AsyncStream,
@@ -177,7 +178,7 @@ class AsyncClient(BaseClient):
             model,
             request_type=endpoint.request_type,
         )
-        observer = _tracing.start(endpoint.path, model, request)
+        observer = _tracing.start(endpoint.path, model, request, self._config.host)
         try:
             result: R = await self._fetch_json(http, endpoint.parse)
         except BaseException as error:
@@ -189,16 +190,18 @@ class AsyncClient(BaseClient):
         return result
 
     async def _fetch_json(self, http: HTTPRequest, parse: Any) -> Any:
-        response, _ = await self._send(http)
+        response, attempt = await self._send(http)
         body = await response.read()
         data = parse_json(response.status, response.headers, body)
-        return parse_model(parse, data, response.status, body)
+        return finish(parse_model(parse, data, response.status, body), response, attempt)
 
     async def _fetch_text(self, http: HTTPRequest) -> str:
-        response, _ = await self._send(http)
-        return parse_text(response.status, await response.read())
+        response, attempt = await self._send(http)
+        return finish(parse_text(response.status, await response.read()), response, attempt)
 
-    def _stream(self, http: HTTPRequest, make_state: Any) -> AsyncStream[Any]:
+    def _stream(
+        self, http: HTTPRequest, make_state: Any, observer: _tracing.CallObserver | None
+    ) -> AsyncStream[Any]:
         max_event_size = self._config.max_event_size
         driver = AttemptDriver(http, self._config.retry)
 
@@ -227,12 +230,12 @@ class AsyncClient(BaseClient):
                 except (StreamEventError, IncompleteStreamError) as err:
                     if state.started:
                         raise
-                    delay = driver.delay_after_stream_error(err)
+                    delay = driver.delay_after_stream_error(err, response.headers)
                 finally:
                     response.close()
                 await asyncio.sleep(delay)
 
-        return AsyncStream(run)
+        return AsyncStream(run, observer)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -258,6 +261,12 @@ class AsyncClient(BaseClient):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    @property
+    def with_raw_response(self) -> AsyncWithRawResponse:
+        """The API methods returning a :class:`RawResponse` (status, headers, request id):
+        ``await client.with_raw_response.chat(request, model)``; ``.parse()`` gives the answer."""
+        return AsyncWithRawResponse(self)
 
     # ---------------------------------------------------------------- the API
 
@@ -298,7 +307,8 @@ class AsyncClient(BaseClient):
             request_type=ChatRequest,
         )
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        return self._stream(http, lambda: ChatStreamState(include_usage))
+        observer = _tracing.start_stream(ep.CHAT.path, model, request, self._config.host)
+        return self._stream(http, lambda: ChatStreamState(include_usage), observer)
 
     async def run_tools(
         self, request: ChatRequest, model: str, *, max_iterations: int = 8
@@ -359,7 +369,8 @@ class AsyncClient(BaseClient):
             stream=True,
             request_type=CompletionRequest,
         )
-        return self._stream(http, CompletionStreamState)
+        observer = _tracing.start_stream(ep.COMPLETE.path, model, request, self._config.host)
+        return self._stream(http, CompletionStreamState, observer)
 
     async def tokenize(self, request: TokenizationRequest, model: str) -> TokenizationResponse:
         """Tokenize a text."""

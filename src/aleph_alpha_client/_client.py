@@ -13,6 +13,7 @@ from ._base import BaseClient, check_transport, check_version, make_progress_bar
 from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
 from ._exceptions import APIConnectionError, IncompleteStreamError, StreamEventError
 from ._mocks import sync_route
+from ._raw import WithRawResponse, finish
 from ._retry import AttemptDriver
 from ._streaming import (
     ChatStreamState,
@@ -191,7 +192,7 @@ class Client(BaseClient):
             model,
             request_type=endpoint.request_type,
         )
-        observer = _tracing.start(endpoint.path, model, request)
+        observer = _tracing.start(endpoint.path, model, request, self._config.host)
         try:
             result: R = self._fetch_json(http, endpoint.parse)
         except BaseException as error:
@@ -203,16 +204,18 @@ class Client(BaseClient):
         return result
 
     def _fetch_json(self, http: HTTPRequest, parse: Any) -> Any:
-        response, _ = self._send(http)
+        response, attempt = self._send(http)
         body = response.read()
         data = parse_json(response.status, response.headers, body)
-        return parse_model(parse, data, response.status, body)
+        return finish(parse_model(parse, data, response.status, body), response, attempt)
 
     def _fetch_text(self, http: HTTPRequest) -> str:
-        response, _ = self._send(http)
-        return parse_text(response.status, response.read())
+        response, attempt = self._send(http)
+        return finish(parse_text(response.status, response.read()), response, attempt)
 
-    def _stream(self, http: HTTPRequest, make_state: Any) -> Stream[Any]:
+    def _stream(
+        self, http: HTTPRequest, make_state: Any, observer: _tracing.CallObserver | None
+    ) -> Stream[Any]:
         max_event_size = self._config.max_event_size
         driver = AttemptDriver(http, self._config.retry)
 
@@ -241,12 +244,12 @@ class Client(BaseClient):
                 except (StreamEventError, IncompleteStreamError) as err:
                     if state.started:
                         raise
-                    delay = driver.delay_after_stream_error(err)
+                    delay = driver.delay_after_stream_error(err, response.headers)
                 finally:
                     response.close()
                 time.sleep(delay)
 
-        return Stream(run)
+        return Stream(run, observer)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -266,6 +269,12 @@ class Client(BaseClient):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def with_raw_response(self) -> WithRawResponse:
+        """The API methods returning a :class:`RawResponse` (status, headers, request id):
+        ``client.with_raw_response.chat(request, model)``; ``.parse()`` gives the answer."""
+        return WithRawResponse(self)
 
     # ---------------------------------------------------------------- the API
 
@@ -306,7 +315,8 @@ class Client(BaseClient):
             request_type=ChatRequest,
         )
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        return self._stream(http, lambda: ChatStreamState(include_usage))
+        observer = _tracing.start_stream(ep.CHAT.path, model, request, self._config.host)
+        return self._stream(http, lambda: ChatStreamState(include_usage), observer)
 
     def run_tools(
         self, request: ChatRequest, model: str, *, max_iterations: int = 8
@@ -365,7 +375,8 @@ class Client(BaseClient):
             stream=True,
             request_type=CompletionRequest,
         )
-        return self._stream(http, CompletionStreamState)
+        observer = _tracing.start_stream(ep.COMPLETE.path, model, request, self._config.host)
+        return self._stream(http, CompletionStreamState, observer)
 
     def tokenize(self, request: TokenizationRequest, model: str) -> TokenizationResponse:
         """Tokenize a text."""

@@ -32,6 +32,7 @@ from ._exceptions import (
     IncompleteStreamError,
     StreamEventError,
 )
+from ._raw import request_id_of
 
 __all__ = ["RETRY_STATUS_CODES", "AttemptDriver", "RetryPolicy", "parse_retry_after"]
 
@@ -153,6 +154,12 @@ class RetryPolicy:
         return None
 
 
+def _log_extra(headers: Mapping[str, str] | None, attempt: int) -> dict[str, Any]:
+    """The ``request_id`` and ``attempt`` (1-based) every log line of a call carries."""
+    request_id = None if headers is None else request_id_of(headers)
+    return {"request_id": request_id, "attempt": attempt + 1}
+
+
 class AttemptDriver:
     """The decisions of one logical request across its attempts; the shells only send/sleep.
 
@@ -185,12 +192,14 @@ class AttemptDriver:
         if delay is None:
             raise error
         logger.info(
-            "%s %s failed (%s); retry %d in %.2fs",
+            "[attempt %d, request id -] %s %s failed (%s); retry %d in %.2fs",
+            self.attempt + 1,
             self.request.method,
             self.request.url,
             error,
             self.attempt + 1,
             delay,
+            extra=_log_extra(None, self.attempt),
         )
         self.attempt += 1
         return delay
@@ -200,13 +209,16 @@ class AttemptDriver:
         if logger.isEnabledFor(logging.DEBUG):
             from ._config import redact_headers
 
+            extra = _log_extra(headers, self.attempt)
             logger.debug(
-                "%s %s -> %d (attempt %d; request headers %s)",
+                "[attempt %d, request id %s] %s %s -> %d (request headers %s)",
+                self.attempt + 1,
+                extra["request_id"] or "-",
                 self.request.method,
                 self.request.url,
                 status,
-                self.attempt + 1,
                 redact_headers(self.request.headers),
+                extra=extra,
             )
         if status < 300:
             return "ok"
@@ -228,27 +240,40 @@ class AttemptDriver:
             from ._wire import error_for_status
 
             raise error_for_status(status, headers, body, self.request.url)
+        extra = _log_extra(headers, self.attempt)
         logger.info(
-            "%s %s -> %d; retry %d in %.2fs",
+            "[attempt %d, request id %s] %s %s -> %d; retry %d in %.2fs",
+            self.attempt + 1,
+            extra["request_id"] or "-",
             self.request.method,
             self.request.url,
             status,
             self.attempt + 1,
             delay,
+            extra=extra,
         )
         self.attempt += 1
         return delay
 
-    def delay_after_stream_error(self, error: StreamEventError | IncompleteStreamError) -> float:
+    def delay_after_stream_error(
+        self,
+        error: StreamEventError | IncompleteStreamError,
+        headers: Mapping[str, str] | None = None,
+    ) -> float:
         """Seconds to wait before re-sending a stream that failed before its first token."""
         delay = self.policy.delay_for_stream_error(self.attempt, error)
         if delay is None:
             raise error
+        extra = _log_extra(headers, self.attempt)
         logger.info(
-            "stream error before the first token (%s); retry %d in %.2fs",
+            "[attempt %d, request id %s] stream error before the first token (%s); "
+            "retry %d in %.2fs",
+            self.attempt + 1,
+            extra["request_id"] or "-",
             error,
             self.attempt + 1,
             delay,
+            extra=extra,
         )
         self.attempt += 1
         return delay

@@ -25,7 +25,9 @@ from ._exceptions import (
 )
 from ._json import fast_loads as _fast_loads
 from ._json import loads
+from ._raw import request_id_of, set_request_id
 from ._sse import SSEDecoder
+from ._tracing import CallObserver
 from .chat import (
     ChatResponse,
     ChatStreamChunk,
@@ -432,6 +434,26 @@ class _Holder:
         self.state: Any = None
         self.response: Any = None
 
+    def final(self) -> Any:
+        """The final response of a completed stream (request id attached), or None."""
+        state = self.state
+        if state is None:
+            return None
+        result = state.final_response()
+        if self.response is not None:
+            set_request_id(result, self.response.headers)
+        return result
+
+    def partial(self) -> Any:
+        """What the stream accumulated so far (for tracing), or None."""
+        state = self.state
+        if state is None:
+            return None
+        try:
+            return state.final_response()
+        except Exception:
+            return None
+
 
 class _StreamInfo:
     """What both stream objects tell about their response."""
@@ -443,7 +465,7 @@ class _StreamInfo:
         if state is None:
             raise StreamError("the stream was closed before anything was read")
         state.check_complete()  # closed before its end: IncompleteStreamError with .partial
-        return state.final_response()
+        return self._holder.final()
 
     @property
     def headers(self) -> Mapping[str, str]:
@@ -454,8 +476,7 @@ class _StreamInfo:
     @property
     def request_id(self) -> str | None:
         """The request id the server sent, if any."""
-        headers = self.headers
-        return headers.get("x-request-id") or headers.get("request-id")
+        return request_id_of(self.headers)
 
 
 class Stream(_StreamInfo, Generic[T]):
@@ -465,13 +486,16 @@ class Stream(_StreamInfo, Generic[T]):
     is dropped), on error, on :meth:`close` and when a ``with`` block ends.
     """
 
-    def __init__(self, make: Callable[[_Holder], Iterator[list[T]]]) -> None:
+    def __init__(
+        self, make: Callable[[_Holder], Iterator[list[T]]], observer: CallObserver | None = None
+    ) -> None:
         self._holder = _Holder()
         # The generator yields batches (all items of one read); they are handed out one by one.
         self._gen: Iterator[list[T]] = make(self._holder)
         self._batch: list[T] = []
         self._next = 0
         self._closed = False
+        self._observer = observer  # tracing (None without OpenTelemetry); see _tracing
 
     def __iter__(self) -> Stream[T]:
         return self
@@ -482,10 +506,40 @@ class Stream(_StreamInfo, Generic[T]):
         if index < len(batch):
             self._next = index + 1
             return batch[index]
-        batch = next(self._gen)  # batches are never empty
+        if self._observer is not None:
+            batch = self._observed_batch(self._observer)
+        else:
+            batch = next(self._gen)  # batches are never empty
         self._batch = batch
         self._next = 1
         return batch[0]
+
+    def _observed_batch(self, observer: CallObserver) -> list[T]:
+        token = observer.enter()
+        try:
+            batch = next(self._gen)
+        except StopIteration:
+            observer.exit(token)
+            self._observer = None
+            observer.done(self._holder.partial(), self.request_id)
+            raise
+        except BaseException as err:
+            observer.exit(token)
+            self._observer = None
+            observer.fail(err, self._holder.partial())
+            raise
+        observer.exit(token)
+        observer.first_item()
+        return batch
+
+    def _prime(self) -> None:
+        """Send the request and read up to the first items (for raw responses)."""
+        if self._holder.response is None and not self._closed and not self._batch:
+            try:
+                self.__next__()
+            except StopIteration:
+                return
+            self._next -= 1  # the item stays in the batch for the caller
 
     def __enter__(self) -> Stream[T]:
         return self
@@ -498,7 +552,13 @@ class Stream(_StreamInfo, Generic[T]):
         if not self._closed:
             self._closed = True
             self._batch = []
-            self._gen.close()  # type: ignore[attr-defined]
+            try:
+                self._gen.close()  # type: ignore[attr-defined]
+            finally:
+                observer = self._observer
+                if observer is not None:
+                    self._observer = None
+                    observer.closed(self._holder.partial())
 
     def __del__(self) -> None:
         try:
@@ -534,13 +594,18 @@ class AsyncStream(_StreamInfo, Generic[T]):
     connection at once and finishes its generator on the event loop.
     """
 
-    def __init__(self, make: Callable[[_Holder], AsyncIterator[list[T]]]) -> None:
+    def __init__(
+        self,
+        make: Callable[[_Holder], AsyncIterator[list[T]]],
+        observer: CallObserver | None = None,
+    ) -> None:
         self._holder = _Holder()
         # The generator yields batches (all items of one read); they are handed out one by one.
         self._gen: AsyncIterator[list[T]] = make(self._holder)
         self._batch: list[T] = []
         self._next = 0
         self._closed = False
+        self._observer = observer  # tracing (None without OpenTelemetry); see _tracing
 
     def __aiter__(self) -> AsyncStream[T]:
         return self
@@ -551,10 +616,40 @@ class AsyncStream(_StreamInfo, Generic[T]):
         if index < len(batch):
             self._next = index + 1
             return batch[index]
-        batch = await self._gen.__anext__()  # batches are never empty
+        if self._observer is not None:
+            batch = await self._observed_batch(self._observer)
+        else:
+            batch = await self._gen.__anext__()  # batches are never empty
         self._batch = batch
         self._next = 1
         return batch[0]
+
+    async def _observed_batch(self, observer: CallObserver) -> list[T]:
+        token = observer.enter()
+        try:
+            batch = await self._gen.__anext__()
+        except StopAsyncIteration:
+            observer.exit(token)
+            self._observer = None
+            observer.done(self._holder.partial(), self.request_id)
+            raise
+        except BaseException as err:
+            observer.exit(token)
+            self._observer = None
+            observer.fail(err, self._holder.partial())
+            raise
+        observer.exit(token)
+        observer.first_item()
+        return batch
+
+    async def _prime(self) -> None:
+        """Send the request and read up to the first items (for raw responses)."""
+        if self._holder.response is None and not self._closed and not self._batch:
+            try:
+                await self.__anext__()
+            except StopAsyncIteration:
+                return
+            self._next -= 1  # the item stays in the batch for the caller
 
     async def __aenter__(self) -> AsyncStream[T]:
         return self
@@ -567,7 +662,13 @@ class AsyncStream(_StreamInfo, Generic[T]):
         if not self._closed:
             self._closed = True
             self._batch = []
-            await self._gen.aclose()  # type: ignore[attr-defined]
+            try:
+                await self._gen.aclose()  # type: ignore[attr-defined]
+            finally:
+                observer = self._observer
+                if observer is not None:
+                    self._observer = None
+                    observer.closed(self._holder.partial())
 
     async def close(self) -> None:
         """Same as :meth:`aclose`."""
@@ -578,6 +679,13 @@ class AsyncStream(_StreamInfo, Generic[T]):
         if response is not None and not self._closed:
             try:
                 response.close()
+            except Exception:
+                pass
+        observer = self._observer
+        if observer is not None:
+            self._observer = None
+            try:
+                observer.closed(self._holder.partial())
             except Exception:
                 pass
 

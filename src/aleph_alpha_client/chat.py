@@ -15,7 +15,7 @@ import json
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Literal, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional, TypeVar, Union
 
 from ._exceptions import (
     APIResponseValidationError,
@@ -576,6 +576,9 @@ class ChatResponse:
     ``finish_reason`` and ``message`` as in the official client; ``usage``, ``id``, ``model``
     and ``created`` are kept too (the official client dropped them).
     """
+
+    #: The request id the server sent with this answer (not a field: never compared).
+    request_id: ClassVar[Optional[str]] = None
 
     finish_reason: FinishReason
     message: TextMessage
