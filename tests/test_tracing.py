@@ -655,3 +655,59 @@ def test_without_opentelemetry_nothing_is_imported() -> None:
         "assert not [m for m in sys.modules if m.startswith('opentelemetry.')]\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_suppress_instrumentation_makes_no_span(
+    mode: str, server: ScriptedServer, spans: InMemorySpanExporter
+) -> None:
+    key = getattr(context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
+    if key is None:
+        pytest.skip("this opentelemetry-api has no suppress-instrumentation key")
+    server.add(Reply.json(CHAT_REPLY))
+    token = context.attach(context.set_value(key, True))
+    try:
+        run_client(mode, server.url, lambda c: c.chat(chat_request(), model="m"))
+    finally:
+        context.detach(token)
+    assert spans.get_finished_spans() == ()
+
+
+# ---------------------------------------------------------------- OpenLLMetry side by side
+
+OPENLLMETRY = """
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.instrumentation.alephalpha import AlephAlphaInstrumentor
+from aleph_alpha_client import ChatRequest, Client, CompletionRequest, Message, Prompt, Role
+from aleph_alpha_client.emulator import Emulator
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+AlephAlphaInstrumentor().instrument()
+model = "llama-3.1-8b-instruct"
+with Emulator() as emu, Client("t", host=emu.url) as client:
+    answer = client.complete(CompletionRequest(prompt=Prompt.from_text("Hi"), maximum_tokens=3), model)
+    assert answer.completions[0].completion
+    names = sorted(s.name for s in exporter.get_finished_spans())
+    assert names == ["alephalpha.completion", "text_completion " + model], names
+    assert all(s.parent is None for s in exporter.get_finished_spans())  # siblings
+    exporter.clear()
+    client.chat(ChatRequest(messages=[Message(role=Role.User, content="Hi")], model=model), model)
+    assert [s.name for s in exporter.get_finished_spans()] == ["chat " + model]
+AlephAlphaInstrumentor().uninstrument()
+print("ok")
+"""
+
+
+def test_openllmetry_instrumentation_side_by_side() -> None:
+    pytest.importorskip("opentelemetry.instrumentation.alephalpha")
+    done = subprocess.run(
+        [sys.executable, "-c", OPENLLMETRY], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("ok")

@@ -40,6 +40,7 @@ from ._exceptions import (
     UnknownStatusError,
     UnprocessableEntityError,
 )
+from ._raw import RawResponse
 from ._streaming import AsyncStream, Stream
 from .chat import (
     ChatRequest,
@@ -191,6 +192,7 @@ __all__ = [
     "PromptTemplate",
     "QuotaError",
     "RateLimitError",
+    "RawResponse",
     "RequestTimeoutError",
     "RerankRequest",
     "RerankResponse",

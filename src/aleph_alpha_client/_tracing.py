@@ -74,8 +74,32 @@ _meter_cache: list[Any] = [None, None]  # [provider, _Instruments or None]
 _servers: dict[str, tuple[str | None, int | None]] = {}
 
 
+_params: dict[type, list[tuple[str, str, Any]]] = {}
+_SUPPRESS: Any = None
+
+
+def _params_of(cls: type) -> list[tuple[str, str, Any]]:
+    """The sampling parameters a request type has: (field, attribute, default). Parameters
+    left at their default are not recorded (one attribute less per call)."""
+    found = _params.get(cls)
+    if found is None:
+        import dataclasses
+
+        defaults: dict[str, Any] = {}
+        if dataclasses.is_dataclass(cls):
+            for f in dataclasses.fields(cls):
+                defaults[f.name] = f.default
+        found = [
+            (name, key, defaults.get(name, dataclasses.MISSING))
+            for name, key in _REQUEST_PARAMS.items()
+            if name in defaults
+        ]
+        _params[cls] = found
+    return found
+
+
 def _api() -> Any:
-    global _otel, _KEY
+    global _otel, _KEY, _SUPPRESS
     if _otel is None:
         try:
             from opentelemetry import context, propagate, trace
@@ -88,6 +112,7 @@ def _api() -> Any:
             except ImportError:  # pragma: no cover - the API ships both
                 metrics = None
             _KEY = context.create_key("aleph_alpha_client.call")
+            _SUPPRESS = getattr(context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
             _otel = (trace, context, propagate, metrics)
     return _otel
 
@@ -188,9 +213,12 @@ class CallObserver:
     __slots__ = (
         "_attempts",
         "_attrs",
+        "_capture",
         "_ended",
         "_first",
+        "_first_attempt_ns",
         "_instruments",
+        "_late",
         "_name",
         "_request",
         "_span",
@@ -210,6 +238,9 @@ class CallObserver:
         self._token: object = None
         self._request: Any = None
         self._attempts = 0
+        self._first_attempt_ns = 0
+        self._capture = False
+        self._late: dict[str, Any] = {}  # attributes set at the end, in one call
         self._start = 0.0
         self._first: float | None = None
         self._ended = False
@@ -220,13 +251,15 @@ class CallObserver:
         trace = _otel[0]
         self._start = time.perf_counter()
         if self._tracer is not None:
-            self._span = self._tracer.start_span(
-                self._name, kind=trace.SpanKind.CLIENT, attributes=self._attrs
-            )
-            if self._request is not None and capture_content_enabled():
+            attrs = self._attrs
+            self._capture = capture_content_enabled()
+            if self._capture and self._request is not None:
                 text = _input_messages(self._request)
                 if text is not None:
-                    self._span.set_attribute("gen_ai.input.messages", text)
+                    attrs = {**attrs, "gen_ai.input.messages": text}
+            self._span = self._tracer.start_span(
+                self._name, kind=trace.SpanKind.CLIENT, attributes=attrs
+            )
         self._request = None
 
     def _context(self) -> Any:
@@ -249,15 +282,25 @@ class CallObserver:
     def attempt(self, attempt: int) -> None:
         """Attempt ``attempt`` (0-based) is about to be sent."""
         self._attempts = attempt + 1
-        if self._span is not None:
-            self._span.add_event("gen_ai.client.attempt", {"aleph_alpha.attempt": attempt + 1})
+        span = self._span
+        if span is None:
+            return
+        # An event per attempt once there is more than one (a call that succeeds at once,
+        # the common case, pays for none); the first one keeps its own time.
+        if attempt == 0:
+            self._first_attempt_ns = time.time_ns()
+            return
+        if attempt == 1 and self._first_attempt_ns:
+            span.add_event(
+                "gen_ai.client.attempt", {"aleph_alpha.attempt": 1}, self._first_attempt_ns
+            )
+        span.add_event("gen_ai.client.attempt", {"aleph_alpha.attempt": attempt + 1})
 
     def first_item(self) -> None:
         """A stream handed out its first item: record the time to the first chunk."""
         if self._first is None and not self._ended:
             self._first = seconds = time.perf_counter() - self._start
-            if self._span is not None:
-                self._span.set_attribute("gen_ai.response.time_to_first_chunk", seconds)
+            self._late["gen_ai.response.time_to_first_chunk"] = seconds
             if self._instruments is not None:
                 self._instruments.first_chunk.record(seconds, self._metric_attrs())
 
@@ -282,7 +325,7 @@ class CallObserver:
         span = self._span
         if span is not None:
             trace = _otel[0]
-            span.set_attribute("error.type", name)
+            self._late["error.type"] = name
             span.set_status(trace.Status(trace.StatusCode.ERROR, name))
         self._end(name)
 
@@ -293,8 +336,7 @@ class CallObserver:
             return
         if partial is not None:
             self._record(partial, None)
-        if self._span is not None:
-            self._span.set_attribute("aleph_alpha.stream.closed_early", True)
+        self._late["aleph_alpha.stream.closed_early"] = True
         self._end(None)
 
     def _record(self, result: Any, request_id: str | None) -> None:
@@ -318,23 +360,24 @@ class CallObserver:
         if isinstance(model, str) and model:
             self._attrs["gen_ai.response.model"] = model
         if span is not None:
+            late = self._late
             if isinstance(response_id, str):
-                span.set_attribute("gen_ai.response.id", response_id)
+                late["gen_ai.response.id"] = response_id
             if isinstance(model, str) and model:
-                span.set_attribute("gen_ai.response.model", model)
+                late["gen_ai.response.model"] = model
             if reasons:
-                span.set_attribute("gen_ai.response.finish_reasons", reasons)
+                late["gen_ai.response.finish_reasons"] = reasons
             if isinstance(prompt, int):
-                span.set_attribute("gen_ai.usage.input_tokens", prompt)
+                late["gen_ai.usage.input_tokens"] = prompt
             if isinstance(completion, int):
-                span.set_attribute("gen_ai.usage.output_tokens", completion)
+                late["gen_ai.usage.output_tokens"] = completion
             request_id = request_id or getattr(result, "request_id", None)
             if isinstance(request_id, str):
-                span.set_attribute("aleph_alpha.request_id", request_id)
-            if capture_content_enabled():
+                late["aleph_alpha.request_id"] = request_id
+            if self._capture:
                 text = _output_messages(result)
                 if text is not None:
-                    span.set_attribute("gen_ai.output.messages", text)
+                    late["gen_ai.output.messages"] = text
         instruments = self._instruments
         if instruments is not None:
             attrs = self._metric_attrs()
@@ -360,7 +403,9 @@ class CallObserver:
             self._instruments.duration.record(time.perf_counter() - self._start, attrs)
         span = self._span
         if span is not None:
-            span.set_attribute("aleph_alpha.attempts", max(self._attempts, 1))
+            late = self._late
+            late["aleph_alpha.attempts"] = max(self._attempts, 1)
+            span.set_attributes(late)
             span.end()
         token = self._token
         if token is not None:
@@ -376,11 +421,12 @@ def _observer(path: str, model: str | None, request: Any, host: str | None) -> A
     instruments = _instruments(api[3])
     if tracer is None and instruments is None:
         return None
+    if _SUPPRESS is not None and api[1].get_value(_SUPPRESS):
+        return None  # OpenTelemetry's "suppress instrumentation" switch
     operation = _OPERATIONS.get(path, path.replace("/", "."))
     attrs: dict[str, Any] = {
         "gen_ai.operation.name": operation,
         "gen_ai.provider.name": "aleph_alpha",
-        "gen_ai.system": "aleph_alpha",
     }
     if model:
         attrs["gen_ai.request.model"] = model
@@ -388,9 +434,13 @@ def _observer(path: str, model: str | None, request: Any, host: str | None) -> A
     if address:
         attrs["server.address"] = address
         attrs["server.port"] = port
-    for name, key in _REQUEST_PARAMS.items():
+    for name, key, default in _params_of(type(request)):
         value = getattr(request, name, None)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and (value != default or type(value) is not type(default))
+        ):
             attrs[key] = value
     observer = CallObserver(
         tracer, instruments, f"{operation} {model}" if model else operation, attrs

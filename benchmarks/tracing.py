@@ -1,0 +1,156 @@
+"""What tracing costs per call: client CPU time of chat calls with OpenTelemetry off and on.
+
+Usage: ``python benchmarks/tracing.py [--calls 1500] [--rounds 3]`` (about 30 s on 2 cores).
+
+The emulator answers in its own process, so the figures are the client's own CPU time
+(``time.process_time``) per call, median over rounds. Each configuration runs in a fresh
+interpreter (OpenTelemetry's global providers cannot be unset):
+
+* ``no otel``: ``opentelemetry`` not importable (the client imports nothing);
+* ``api, no SDK``: ``opentelemetry-api`` importable, no provider configured (the default for
+  an application that installs the ``otel`` extra but configures nothing);
+* ``SDK spans``: a ``TracerProvider`` with a ``SimpleSpanProcessor`` and the in-memory exporter
+  (every span exported synchronously, the worst case of a real exporter's processor);
+* ``SDK spans+metrics``: the same plus a ``MeterProvider`` with an in-memory metric reader.
+
+Workloads: ``sync chat`` (``Client.chat``), ``async chat`` (``AsyncClient.chat``, one at a
+time), ``sync stream`` (``Client.chat_with_streaming`` read to its end). Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+CONFIGS = ["no otel", "api, no SDK", "SDK spans", "SDK spans+metrics"]
+WORKLOADS = ["sync chat", "async chat", "sync stream"]
+
+CHILD = r"""
+import asyncio, json, sys, time
+config, url, calls = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if config == "no otel":
+    sys.modules["opentelemetry"] = None
+elif config.startswith("SDK"):
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    if "metrics" in config:
+        from opentelemetry import metrics
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
+from aleph_alpha_client import AsyncClient, ChatRequest, Client, Message, Role
+
+MODEL = "llama-3.1-8b-instruct"
+request = ChatRequest(messages=[Message(role=Role.User, content="Hello")], model="llama-3.1-8b-instruct")
+out = {}
+
+def clear():
+    if config.startswith("SDK"):
+        exporter.clear()
+
+with Client("t", host=url) as client:
+    for _ in range(100):
+        client.chat(request, MODEL)
+    clear()
+    cpu = time.process_time()
+    for i in range(calls):
+        client.chat(request, MODEL)
+        if i % 500 == 499:
+            clear()
+    out["sync chat"] = (time.process_time() - cpu) / calls
+    for _ in range(20):
+        client.chat_with_streaming(request, MODEL).until_done()
+    n = max(1, calls // 5)
+    cpu = time.process_time()
+    for _ in range(n):
+        client.chat_with_streaming(request, MODEL).until_done()
+    out["sync stream"] = (time.process_time() - cpu) / n
+    clear()
+
+async def main():
+    async with AsyncClient("t", host=url) as client:
+        for _ in range(100):
+            await client.chat(request, MODEL)
+        clear()
+        cpu = time.process_time()
+        for i in range(calls):
+            await client.chat(request, MODEL)
+            if i % 500 == 499:
+                clear()
+        out["async chat"] = (time.process_time() - cpu) / calls
+
+asyncio.run(main())
+print(json.dumps(out))
+"""
+
+
+def start_emulator() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "aleph_alpha_client.emulator", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        for word in line.split():
+            if word.startswith("http://"):
+                return proc, word.rstrip("/.,")
+    proc.kill()
+    raise SystemExit("the emulator did not say its URL")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1500)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    proc, url = start_emulator()
+    results: dict[str, dict[str, list[float]]] = {c: {w: [] for w in WORKLOADS} for c in CONFIGS}
+    try:
+        for round_ in range(args.rounds):
+            order = CONFIGS[round_ % len(CONFIGS) :] + CONFIGS[: round_ % len(CONFIGS)]
+            for config in order:
+                done = subprocess.run(
+                    [sys.executable, "-c", CHILD, config, url, str(args.calls)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    timeout=300,
+                )
+                for workload, value in json.loads(done.stdout.strip().splitlines()[-1]).items():
+                    results[config][workload].append(value)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, {args.calls} calls, "
+          f"{args.rounds} rounds; client CPU µs per call (median), change vs 'no otel'\n")  # fmt: skip
+    print("| workload | " + " | ".join(CONFIGS) + " |")
+    print("|---" * (len(CONFIGS) + 1) + "|")
+    for workload in WORKLOADS:
+        base = statistics.median(results["no otel"][workload])
+        cells = []
+        for config in CONFIGS:
+            value = statistics.median(results[config][workload])
+            cell = f"{value * 1e6:.0f}"
+            if config != "no otel":
+                cell += f" ({(value / base - 1) * 100:+.1f}%)"
+            cells.append(cell)
+        print(f"| {workload} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
