@@ -95,6 +95,63 @@ print(json.dumps(out))
 """
 
 
+FLOOR = r"""
+import json, statistics, sys, time
+from opentelemetry import context, propagate, trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+from aleph_alpha_client import ChatRequest, ChatResponse, Message, Role, _tracing
+request = ChatRequest(messages=[Message(role=Role.User, content="Hello")], model="m")
+answer = ChatResponse.from_json({"id": "x", "model": "m", "choices": [{"finish_reason": "stop",
+    "message": {"role": "assistant", "content": "hi"}}],
+    "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}})
+object.__setattr__(answer, "request_id", "r")
+tracer = provider.get_tracer("floor")
+start = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "aleph_alpha",
+    "gen_ai.request.model": "m", "server.address": "127.0.0.1", "server.port": 8000}
+end = {"gen_ai.response.id": "x", "gen_ai.response.model": "m",
+    "gen_ai.response.finish_reasons": ["stop"], "gen_ai.usage.input_tokens": 1,
+    "gen_ai.usage.output_tokens": 2, "aleph_alpha.request_id": "r", "aleph_alpha.attempts": 1}
+def by_hand():
+    span = tracer.start_span("chat m", kind=trace.SpanKind.CLIENT, attributes=start)
+    token = context.attach(trace.set_span_in_context(span))
+    propagate.inject({})
+    span.set_attributes(end)
+    context.detach(token)
+    span.end()
+def ours():
+    observer = _tracing.start("chat/completions", "m", request, "http://127.0.0.1:8000/")
+    _tracing.on_attempt({}, 0)
+    observer.done(answer)
+out = {"SDK span by hand": [], "ours": []}
+for _ in range(7):
+    for name, f in (("SDK span by hand", by_hand), ("ours", ours)):
+        cpu = time.process_time()
+        for _ in range(3000):
+            f()
+        out[name].append((time.process_time() - cpu) / 3000)
+        exporter.clear()
+print(json.dumps({k: statistics.median(v) for k, v in out.items()}))
+"""
+
+
+def floor() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", FLOOR], capture_output=True, text=True, check=True, timeout=300
+    )
+    values = json.loads(done.stdout.strip().splitlines()[-1])
+    print("\nspan work alone (no HTTP), CPU µs per call, median of 7 rounds:\n")
+    print("| span made by | µs |")
+    print("|---|---|")
+    for name, value in values.items():
+        print(f"| {name} | {value * 1e6:.1f} |")
+
+
 def start_emulator() -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-u", "-m", "aleph_alpha_client.emulator", "--port", "0"],
@@ -117,6 +174,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1500)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--floor", action="store_true", help="also time the span work alone (SDK by hand vs ours)"
+    )
     args = parser.parse_args()
     proc, url = start_emulator()
     results: dict[str, dict[str, list[float]]] = {c: {w: [] for w in WORKLOADS} for c in CONFIGS}
@@ -150,6 +210,8 @@ def main() -> None:
                 cell += f" ({(value / base - 1) * 100:+.1f}%)"
             cells.append(cell)
         print(f"| {workload} | " + " | ".join(cells) + " |")
+    if args.floor:
+        floor()
 
 
 if __name__ == "__main__":

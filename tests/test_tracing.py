@@ -711,3 +711,21 @@ def test_openllmetry_instrumentation_side_by_side() -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("ok")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_sampled_out_call_still_propagates_its_context(
+    mode: str, server: ScriptedServer, spans: InMemorySpanExporter
+) -> None:
+    server.add(Reply(503), Reply.json(CHAT_REPLY))
+    tracer = trace.get_tracer("test")
+    parent = trace.NonRecordingSpan(
+        trace.SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=trace.TraceFlags(0))
+    )
+    with trace.use_span(parent):
+        assert not tracer.start_span("probe").is_recording()  # the SDK's parent-based sampler
+        run_client(mode, server.url, lambda c: c.chat(chat_request(), model="m"), total_retries=1)
+    assert spans.get_finished_spans() == ()
+    headers = [r.headers["traceparent"] for r in server.received]
+    assert len(headers) == 2 and all(h.startswith(f"00-{0xABC:032x}-") for h in headers)
+    assert all(h.endswith("-00") for h in headers)

@@ -68,12 +68,13 @@ def finish(result: T, response: Any, attempt: int) -> T:
 
 class RawResponse(Generic[T]):
     """A successful call's HTTP side: ``status_code``, ``headers``, ``request_id``,
-    ``attempts``, and the parsed answer from :meth:`parse` (a stream, for streamed calls)."""
+    ``attempts`` (``None`` for streams), and the parsed answer from :meth:`parse` (the
+    stream itself, for streamed calls)."""
 
     __slots__ = ("_value", "attempts", "headers", "status_code")
 
     def __init__(
-        self, value: T, status_code: int, headers: Mapping[str, str], attempts: int
+        self, value: T, status_code: int, headers: Mapping[str, str], attempts: int | None
     ) -> None:
         self._value = value
         self.status_code = status_code
@@ -100,7 +101,7 @@ def _stream_raw(stream: Any) -> RawResponse[Any]:
     response = stream._holder.response
     headers = response.headers if response is not None else {}
     status = response.status if response is not None else 0
-    return RawResponse(stream, status, headers, 0)
+    return RawResponse(stream, status, headers, None)
 
 
 class WithRawResponse:

@@ -220,6 +220,7 @@ class CallObserver:
         "_instruments",
         "_late",
         "_name",
+        "_recording",
         "_request",
         "_span",
         "_start",
@@ -241,6 +242,7 @@ class CallObserver:
         self._first_attempt_ns = 0
         self._capture = False
         self._late: dict[str, Any] = {}  # attributes set at the end, in one call
+        self._recording = False  # a span that records (not sampled out)
         self._start = 0.0
         self._first: float | None = None
         self._ended = False
@@ -260,6 +262,7 @@ class CallObserver:
             self._span = self._tracer.start_span(
                 self._name, kind=trace.SpanKind.CLIENT, attributes=attrs
             )
+            self._recording = self._span.is_recording()
         self._request = None
 
     def _context(self) -> Any:
@@ -283,7 +286,7 @@ class CallObserver:
         """Attempt ``attempt`` (0-based) is about to be sent."""
         self._attempts = attempt + 1
         span = self._span
-        if span is None:
+        if not self._recording:
             return
         # An event per attempt once there is more than one (a call that succeeds at once,
         # the common case, pays for none); the first one keeps its own time.
@@ -323,7 +326,7 @@ class CallObserver:
             self._record(partial, None)
         name = type(error).__name__
         span = self._span
-        if span is not None:
+        if span is not None and self._recording:
             trace = _otel[0]
             self._late["error.type"] = name
             span.set_status(trace.Status(trace.StatusCode.ERROR, name))
@@ -340,7 +343,8 @@ class CallObserver:
         self._end(None)
 
     def _record(self, result: Any, request_id: str | None) -> None:
-        span = self._span
+        if not self._recording and self._instruments is None:
+            return
         response_id = getattr(result, "id", None)
         model = getattr(result, "model_version", None) or getattr(result, "model", None)
         reasons: list[str] = []
@@ -359,7 +363,7 @@ class CallObserver:
             completion = getattr(result, "num_tokens_generated", completion)
         if isinstance(model, str) and model:
             self._attrs["gen_ai.response.model"] = model
-        if span is not None:
+        if self._recording:
             late = self._late
             if isinstance(response_id, str):
                 late["gen_ai.response.id"] = response_id
@@ -403,9 +407,10 @@ class CallObserver:
             self._instruments.duration.record(time.perf_counter() - self._start, attrs)
         span = self._span
         if span is not None:
-            late = self._late
-            late["aleph_alpha.attempts"] = max(self._attempts, 1)
-            span.set_attributes(late)
+            if self._recording:
+                late = self._late
+                late["aleph_alpha.attempts"] = max(self._attempts, 1)
+                span.set_attributes(late)
             span.end()
         token = self._token
         if token is not None:
