@@ -1,10 +1,12 @@
 """What tracing costs per call: client CPU time of chat calls with OpenTelemetry off and on.
 
-Usage: ``python benchmarks/tracing.py [--calls 1500] [--rounds 3]`` (about 30 s on 2 cores).
+Usage: ``python benchmarks/tracing.py [--calls 200] [--rounds 15] [--floor]`` (about 40 s).
 
 The emulator answers in its own process, so the figures are the client's own CPU time
-(``time.process_time``) per call, median over rounds. Each configuration runs in a fresh
-interpreter (OpenTelemetry's global providers cannot be unset):
+(``time.process_time``) per call, median over bursts. Each configuration lives in its own
+interpreter (OpenTelemetry's global providers cannot be unset), started once; the parent asks
+them for short bursts of calls in turn, so that the changing load of a shared machine falls on
+all of them alike:
 
 * ``no otel``: ``opentelemetry`` not importable (the client imports nothing);
 * ``api, no SDK``: ``opentelemetry-api`` importable, no provider configured (the default for
@@ -32,7 +34,7 @@ WORKLOADS = ["sync chat", "async chat", "sync stream"]
 
 CHILD = r"""
 import asyncio, json, sys, time
-config, url, calls = sys.argv[1], sys.argv[2], int(sys.argv[3])
+config, url = sys.argv[1], sys.argv[2]
 if config == "no otel":
     sys.modules["opentelemetry"] = None
 elif config.startswith("SDK"):
@@ -52,46 +54,52 @@ elif config.startswith("SDK"):
 from aleph_alpha_client import AsyncClient, ChatRequest, Client, Message, Role
 
 MODEL = "llama-3.1-8b-instruct"
-request = ChatRequest(messages=[Message(role=Role.User, content="Hello")], model="llama-3.1-8b-instruct")
-out = {}
+request = ChatRequest(messages=[Message(role=Role.User, content="Hello")], model=MODEL)
+
 
 def clear():
     if config.startswith("SDK"):
         exporter.clear()
 
-with Client("t", host=url) as client:
-    for _ in range(100):
+
+client = Client("t", host=url)
+loop = asyncio.new_event_loop()
+aclient = AsyncClient("t", host=url)
+
+
+def sync_chat(n):
+    for _ in range(n):
         client.chat(request, MODEL)
-    clear()
-    cpu = time.process_time()
-    for i in range(calls):
-        client.chat(request, MODEL)
-        if i % 500 == 499:
-            clear()
-    out["sync chat"] = (time.process_time() - cpu) / calls
-    for _ in range(20):
-        client.chat_with_streaming(request, MODEL).until_done()
-    n = max(1, calls // 5)
-    cpu = time.process_time()
+
+
+def sync_stream(n):
     for _ in range(n):
         client.chat_with_streaming(request, MODEL).until_done()
-    out["sync stream"] = (time.process_time() - cpu) / n
+
+
+async def async_chat(n):
+    for _ in range(n):
+        await aclient.chat(request, MODEL)
+
+
+def run(workload, n):
     clear()
+    cpu = time.process_time()
+    if workload == "async chat":
+        loop.run_until_complete(async_chat(n))
+    elif workload == "sync stream":
+        sync_stream(n)
+    else:
+        sync_chat(n)
+    return (time.process_time() - cpu) / n
 
-async def main():
-    async with AsyncClient("t", host=url) as client:
-        for _ in range(100):
-            await client.chat(request, MODEL)
-        clear()
-        cpu = time.process_time()
-        for i in range(calls):
-            await client.chat(request, MODEL)
-            if i % 500 == 499:
-                clear()
-        out["async chat"] = (time.process_time() - cpu) / calls
 
-asyncio.run(main())
-print(json.dumps(out))
+for workload in ("sync chat", "async chat", "sync stream"):
+    run(workload, 50)  # warm up: connections, caches, lazy imports
+print("ready", flush=True)
+for line in sys.stdin:
+    workload, n = line.rsplit(" ", 1)
+    print(json.dumps(run(workload, int(n))), flush=True)
 """
 
 
@@ -172,32 +180,46 @@ def start_emulator() -> tuple[subprocess.Popen[str], str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=1500)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=200, help="calls per burst")
+    parser.add_argument("--rounds", type=int, default=15, help="bursts per configuration")
     parser.add_argument(
         "--floor", action="store_true", help="also time the span work alone (SDK by hand vs ours)"
     )
     args = parser.parse_args()
     proc, url = start_emulator()
     results: dict[str, dict[str, list[float]]] = {c: {w: [] for w in WORKLOADS} for c in CONFIGS}
+    children: dict[str, subprocess.Popen[str]] = {}
     try:
+        for config in CONFIGS:
+            children[config] = child = subprocess.Popen(
+                [sys.executable, "-c", CHILD, config, url],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert child.stdout is not None
+            if child.stdout.readline().strip() != "ready":
+                raise SystemExit(f"the {config!r} child did not start")
+        # Short bursts, interleaved: the load of a shared machine changes over seconds, so
+        # every configuration sees the same mix of it.
         for round_ in range(args.rounds):
-            order = CONFIGS[round_ % len(CONFIGS) :] + CONFIGS[: round_ % len(CONFIGS)]
-            for config in order:
-                done = subprocess.run(
-                    [sys.executable, "-c", CHILD, config, url, str(args.calls)],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                    timeout=300,
-                )
-                for workload, value in json.loads(done.stdout.strip().splitlines()[-1]).items():
-                    results[config][workload].append(value)
+            for workload in WORKLOADS:
+                n = args.calls if workload != "sync stream" else max(1, args.calls // 5)
+                order = CONFIGS[round_ % len(CONFIGS) :] + CONFIGS[: round_ % len(CONFIGS)]
+                for config in order:
+                    child = children[config]
+                    assert child.stdin is not None and child.stdout is not None
+                    child.stdin.write(f"{workload} {n}\n")
+                    child.stdin.flush()
+                    results[config][workload].append(json.loads(child.stdout.readline()))
     finally:
+        for child in children.values():
+            child.kill()
+            child.wait(10)
         proc.terminate()
         proc.wait(10)
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, {args.calls} calls, "
-          f"{args.rounds} rounds; client CPU µs per call (median), change vs 'no otel'\n")  # fmt: skip
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, {args.calls} calls a burst, "
+          f"{args.rounds} bursts; client CPU µs per call (median), change vs 'no otel'\n")  # fmt: skip
     print("| workload | " + " | ".join(CONFIGS) + " |")
     print("|---" * (len(CONFIGS) + 1) + "|")
     for workload in WORKLOADS:

@@ -273,14 +273,20 @@ class CallObserver:
         return ctx
 
     def enter(self) -> object:
-        """Make this call current (the first time: begin its span); returns a token."""
+        """Make this call current (the first time: begin its span); returns a token.
+
+        Once a stream has handed out its first item it sends nothing more (a stream is only
+        re-sent before its first token), so later reads skip the context switch."""
+        if self._first is not None:
+            return None
         if self._span is None and self._start == 0.0:
             self._begin()
         return _otel[1].attach(self._context())
 
     def exit(self, token: object) -> None:
         """Undo :meth:`enter`."""
-        _otel[1].detach(token)
+        if token is not None:
+            _otel[1].detach(token)
 
     def attempt(self, attempt: int) -> None:
         """Attempt ``attempt`` (0-based) is about to be sent."""
