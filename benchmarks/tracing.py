@@ -4,11 +4,12 @@ Usage: ``python benchmarks/tracing.py [--calls 200] [--rounds 15] [--floor]`` (a
 
 The emulator answers in its own process, so the figures are the client's own CPU time
 (``time.process_time``) per call, median over bursts. Each configuration lives in its own
-interpreter (OpenTelemetry's global providers cannot be unset), started once; the parent asks
-them for short bursts of calls in turn, so that the changing load of a shared machine falls on
-all of them alike:
+interpreter (OpenTelemetry's global providers cannot be unset), started once. Within it the
+parent asks for pairs of short bursts of calls, one with the client's tracing hooks
+(``_tracing.start``, ``start_stream``, ``on_attempt``) as they are and one with them replaced
+by no-ops (what the client does without ``opentelemetry`` installed), so that both halves of a
+pair see the same load of a shared machine; the change is the median over the pairs:
 
-* ``no otel``: ``opentelemetry`` not importable (the client imports nothing);
 * ``api, no SDK``: ``opentelemetry-api`` importable, no provider configured (the default for
   an application that installs the ``otel`` extra but configures nothing);
 * ``SDK spans``: a ``TracerProvider`` with a ``SimpleSpanProcessor`` and the in-memory exporter
@@ -29,15 +30,13 @@ import subprocess
 import sys
 import time
 
-CONFIGS = ["no otel", "api, no SDK", "SDK spans", "SDK spans+metrics"]
+CONFIGS = ["api, no SDK", "SDK spans", "SDK spans+metrics"]
 WORKLOADS = ["sync chat", "async chat", "sync stream"]
 
 CHILD = r"""
 import asyncio, json, sys, time
 config, url = sys.argv[1], sys.argv[2]
-if config == "no otel":
-    sys.modules["opentelemetry"] = None
-elif config.startswith("SDK"):
+if config.startswith("SDK"):
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -51,7 +50,14 @@ elif config.startswith("SDK"):
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import InMemoryMetricReader
         metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
-from aleph_alpha_client import AsyncClient, ChatRequest, Client, Message, Role
+from aleph_alpha_client import AsyncClient, ChatRequest, Client, Message, Role, _tracing
+
+HOOKS = {name: getattr(_tracing, name) for name in ("start", "start_stream", "on_attempt")}
+
+
+def hooks(on):  # the client's tracing hooks as they are (on) or no-ops (off)
+    for name, hook in HOOKS.items():
+        setattr(_tracing, name, hook if on else (lambda *args, **kwargs: None))
 
 MODEL = "llama-3.1-8b-instruct"
 request = ChatRequest(messages=[Message(role=Role.User, content="Hello")], model=MODEL)
@@ -82,7 +88,8 @@ async def async_chat(n):
         await aclient.chat(request, MODEL)
 
 
-def run(workload, n):
+def run(workload, n, on):
+    hooks(on)
     clear()
     cpu = time.process_time()
     if workload == "async chat":
@@ -95,11 +102,11 @@ def run(workload, n):
 
 
 for workload in ("sync chat", "async chat", "sync stream"):
-    run(workload, 50)  # warm up: connections, caches, lazy imports
+    run(workload, 50, True)  # warm up: connections, caches, lazy imports
 print("ready", flush=True)
 for line in sys.stdin:
-    workload, n = line.rsplit(" ", 1)
-    print(json.dumps(run(workload, int(n))), flush=True)
+    workload, n, on = line.rsplit(" ", 2)
+    print(json.dumps(run(workload, int(n), on.strip() == "on")), flush=True)
 """
 
 
@@ -187,7 +194,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     proc, url = start_emulator()
-    results: dict[str, dict[str, list[float]]] = {c: {w: [] for w in WORKLOADS} for c in CONFIGS}
+    # results[config][workload][mode]: CPU seconds per call of each burst
+    results: dict[str, dict[str, dict[str, list[float]]]] = {
+        c: {w: {"off": [], "on": []} for w in WORKLOADS} for c in CONFIGS
+    }
     children: dict[str, subprocess.Popen[str]] = {}
     try:
         for config in CONFIGS:
@@ -200,37 +210,46 @@ def main() -> None:
             assert child.stdout is not None
             if child.stdout.readline().strip() != "ready":
                 raise SystemExit(f"the {config!r} child did not start")
-        # Short bursts, interleaved: the load of a shared machine changes over seconds, so
-        # every configuration sees the same mix of it.
+
+        def burst(config: str, workload: str, n: int, mode: str) -> None:
+            child = children[config]
+            assert child.stdin is not None and child.stdout is not None
+            child.stdin.write(f"{workload} {n} {mode}\n")
+            child.stdin.flush()
+            results[config][workload][mode].append(json.loads(child.stdout.readline()))
+
+        # Pairs of short bursts in one interpreter, hooks off then on (or on then off): the
+        # load of a shared machine changes over seconds, a pair sees the same load.
         for round_ in range(args.rounds):
+            modes = ("off", "on") if round_ % 2 == 0 else ("on", "off")
             for workload in WORKLOADS:
                 n = args.calls if workload != "sync stream" else max(1, args.calls // 5)
-                order = CONFIGS[round_ % len(CONFIGS) :] + CONFIGS[: round_ % len(CONFIGS)]
-                for config in order:
-                    child = children[config]
-                    assert child.stdin is not None and child.stdout is not None
-                    child.stdin.write(f"{workload} {n}\n")
-                    child.stdin.flush()
-                    results[config][workload].append(json.loads(child.stdout.readline()))
+                for config in CONFIGS:
+                    for mode in modes:
+                        burst(config, workload, n, mode)
     finally:
         for child in children.values():
             child.kill()
             child.wait(10)
         proc.terminate()
         proc.wait(10)
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, {args.calls} calls a burst, "
-          f"{args.rounds} bursts; client CPU µs per call (median), change vs 'no otel'\n")  # fmt: skip
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cores, {args.calls} calls a burst, "
+        f"{args.rounds} pairs of bursts; client CPU µs per call with the client's tracing hooks "
+        "off / on in the same interpreter (medians), and the median of the per-pair changes\n"
+    )
     print("| workload | " + " | ".join(CONFIGS) + " |")
     print("|---" * (len(CONFIGS) + 1) + "|")
     for workload in WORKLOADS:
-        base = statistics.median(results["no otel"][workload])
         cells = []
         for config in CONFIGS:
-            value = statistics.median(results[config][workload])
-            cell = f"{value * 1e6:.0f}"
-            if config != "no otel":
-                cell += f" ({(value / base - 1) * 100:+.1f}%)"
-            cells.append(cell)
+            off = results[config][workload]["off"]
+            on = results[config][workload]["on"]
+            change = statistics.median(b / a - 1 for a, b in zip(off, on))
+            cells.append(
+                f"{statistics.median(off) * 1e6:.0f} / {statistics.median(on) * 1e6:.0f} "
+                f"({change * 100:+.1f}%)"
+            )
         print(f"| {workload} | " + " | ".join(cells) + " |")
     if args.floor:
         floor()
