@@ -268,9 +268,7 @@ class ChatStreamState:
         if content:
             self._start(out)
             choice.content.append(content)
-            out.append(
-                ChatStreamChunk(content, role, None, choice.index, choice.take_logprobs())
-            )
+            out.append(ChatStreamChunk(content, role, None, choice.index, choice.take_logprobs()))
             return True
         return False
 
