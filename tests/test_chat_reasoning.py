@@ -143,7 +143,7 @@ def test_reasoning_field(server: ScriptedServer, mode: str, field: str) -> None:
 def test_leading_think_tag_is_split_off(server: ScriptedServer, mode: str) -> None:
     message = {"role": "assistant", "content": "\n<think>\nhmm, 6*7\n</think>\n\n42"}
     response = _chat(server, mode, _answer([_choice(0, message)]))
-    assert response.message.reasoning_content == "\nhmm, 6*7\n"
+    assert response.message.reasoning_content == "hmm, 6*7"
     assert response.content == "42"
 
 
@@ -163,6 +163,7 @@ def test_reasoning_is_not_sent_back_in_the_history(server: ScriptedServer) -> No
         ("<think>a</think>b", ("a", "b")),
         ("  <think>a</think>  b", ("a", "b")),
         ("<think>cut short", ("cut short", "")),
+        ("<think>\n a \n</think>\n\n b ", ("a", "b ")),
         ("x <think>a</think>", (None, "x <think>a</think>")),
         ("</think>\n\nanswer", (None, "</think>\n\nanswer")),
     ],
@@ -211,13 +212,13 @@ def test_think_tags_in_a_stream(server: ScriptedServer, mode: str) -> None:
         _chunk({"content": ""}, finish="stop"),
     ]
     items, final = _stream(server, mode, events)
-    assert _text_items(items) == ("\nstep one and two", "The answer is 42.")
+    assert _text_items(items) == ("step one and two", "The answer is 42.")
     assert not any("think>" in i.content for i in items if isinstance(i, ChatStreamChunk))
-    assert final.message.reasoning_content == "\nstep one and two"
+    assert final.message.reasoning_content == "step one and two"
     assert final.content == "The answer is 42."
 
 
-THINK_TEXT = "  <think>a < b, </thin not yet</think>\n\nThe answer <think> stays."
+THINK_TEXT = "  <think>\n a < b,\n </thin not yet \n</think>\n\nThe answer <think> stays."
 
 
 @pytest.mark.parametrize("cut", range(1, len(THINK_TEXT)))
@@ -228,9 +229,11 @@ def test_think_tag_split_at_every_offset(cut: int) -> None:
     items += state.feed(_chunk({"content": THINK_TEXT[:cut]}))
     items += state.feed(_chunk({"content": THINK_TEXT[cut:]}))
     items += state.feed(_chunk({"content": ""}, finish="stop"))
-    assert _text_items(items) == ("a < b, </thin not yet", "The answer <think> stays.")
+    expected = split_think(THINK_TEXT)
+    assert expected == ("a < b,\n </thin not yet", "The answer <think> stays.")
+    assert _text_items(items) == expected
     final = state.final_response()
-    assert final.message.reasoning_content == "a < b, </thin not yet"
+    assert final.message.reasoning_content == expected[0]
     assert final.content == "The answer <think> stays."
 
 
@@ -306,3 +309,12 @@ def test_n_stream_with_an_unfinished_choice_is_incomplete(
     with pytest.raises(IncompleteStreamError) as info:
         _stream(server, mode, events, done=False)
     assert [c.message.content for c in info.value.partial.choices] == ["A", "B"]
+
+
+def test_think_tags_fed_one_character_at_a_time() -> None:
+    state = ChatStreamState(include_usage=False)
+    items: list[Any] = state.feed(_chunk({"role": "assistant", "content": ""}))
+    for char in THINK_TEXT:
+        items += state.feed(_chunk({"content": char}))
+    items += state.feed(_chunk({"content": ""}, finish="stop"))
+    assert _text_items(items) == split_think(THINK_TEXT)

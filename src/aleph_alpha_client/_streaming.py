@@ -91,14 +91,16 @@ class _ThinkSplitter:
     """Splits a leading ``<think>...</think>`` off streamed content, tags split across deltas.
 
     ``feed`` returns ``(reasoning, content)`` pieces ready to hand out; text that may still be
-    part of a tag is held back until the next delta (or ``flush``).
+    part of a tag, and whitespace at either end of the reasoning, is held back until the next
+    delta (or ``flush``), so the pieces add up to what :func:`split_think` gives.
     """
 
-    __slots__ = ("mode", "pending")
+    __slots__ = ("fresh", "mode", "pending")
 
     def __init__(self) -> None:
         self.mode = _UNDECIDED
         self.pending = ""
+        self.fresh = True  # no reasoning handed out yet: leading whitespace is dropped
 
     def feed(self, text: str) -> tuple[str, str]:
         text = self.pending + text
@@ -115,14 +117,18 @@ class _ThinkSplitter:
             self.mode = _THINKING
             text = stripped[len(_OPEN) :]
         if self.mode == _THINKING:
+            if self.fresh:
+                text = text.lstrip()
             end = text.find(_CLOSE)
             if end < 0:
                 keep = _partial_suffix(text, _CLOSE)
-                if keep:
-                    self.pending = text[-keep:]
-                    text = text[:-keep]
-                return text, ""
-            reasoning = text[:end]
+                body = text[: len(text) - keep]
+                trimmed = body.rstrip()
+                self.pending = text[len(trimmed) :]
+                if trimmed:
+                    self.fresh = False
+                return trimmed, ""
+            reasoning = text[:end].rstrip()
             text = text[end + len(_CLOSE) :]
             self.mode = _AFTER_THINK
         if self.mode == _AFTER_THINK:
@@ -136,7 +142,7 @@ class _ThinkSplitter:
         """The end of the choice: what was held back."""
         text, self.pending = self.pending, ""
         if self.mode == _THINKING:
-            return text, ""
+            return text.rstrip(), ""
         if self.mode == _AFTER_THINK:
             return "", ""
         return "", text

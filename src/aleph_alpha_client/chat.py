@@ -243,7 +243,8 @@ def split_think(content: str) -> tuple[Optional[str], str]:
     """Split a leading ``<think>...</think>`` off an answer: ``(reasoning, rest)``.
 
     Without a leading tag the reasoning is ``None`` and the content comes back unchanged; a
-    tag that is never closed (the answer was cut) makes the whole rest reasoning.
+    tag that is never closed (the answer was cut) makes the whole rest reasoning. Whitespace
+    around the reasoning and before the answer is dropped.
     """
     stripped = content.lstrip()
     if not stripped.startswith(_THINK_OPEN):
@@ -251,8 +252,8 @@ def split_think(content: str) -> tuple[Optional[str], str]:
     body = stripped[len(_THINK_OPEN) :]
     end = body.find(_THINK_CLOSE)
     if end < 0:
-        return body, ""
-    return body[:end], body[end + len(_THINK_CLOSE) :].lstrip()
+        return body.strip(), ""
+    return body[:end].strip(), body[end + len(_THINK_CLOSE) :].lstrip()
 
 
 def _reasoning_of(json: Mapping[str, Any]) -> Any:
