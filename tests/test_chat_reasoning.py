@@ -318,3 +318,27 @@ def test_think_tags_fed_one_character_at_a_time() -> None:
         items += state.feed(_chunk({"content": char}))
     items += state.feed(_chunk({"content": ""}, finish="stop"))
     assert _text_items(items) == split_think(THINK_TEXT)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_text_stream_has_only_the_first_choices_answer(server: ScriptedServer, mode: str) -> None:
+    events = [
+        _chunk({"role": "assistant", "reasoning_content": "hmm"}, 0),
+        _chunk({"role": "assistant", "content": "B"}, 1),
+        _chunk({"content": "A"}, 0),
+        _chunk({"content": ""}, 0, finish="stop"),
+        _chunk({"content": ""}, 1, finish="stop"),
+    ]
+    server.add(Reply.sse(events))
+
+    def call(c: Any) -> Any:
+        stream = c.chat_with_streaming(REQUEST, MODEL)
+        if mode == "sync":
+            return list(stream.text_stream)
+
+        async def go() -> Any:
+            return [text async for text in stream.text_stream]
+
+        return go()
+
+    assert run_client(mode, server.url, call) == ["A"]

@@ -344,3 +344,29 @@ def test_emulator_n_choices_and_logprobs(emu: Emulator, mode: str) -> None:
     assert final.usage == response.usage
     body = json.loads(emu.requests[-1].body)
     assert (body["n"], body["logprobs"], body["top_logprobs"]) == (3, True, 2)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_missing_capability_in_a_stream_says_what_the_model_can_do(
+    emu: Emulator, mode: str
+) -> None:
+    request = ChatRequest("x", [Message(Role.User, "hi")])
+
+    async def run_async(c: Any) -> Any:
+        await c.model_settings()
+        try:
+            async for _ in c.chat_with_streaming(request, "luminous-base"):
+                pass
+        except BadRequestError as err:
+            return err
+
+    def run_sync(c: Any) -> Any:
+        c.model_settings()
+        try:
+            list(c.chat_with_streaming(request, "luminous-base"))
+        except BadRequestError as err:
+            return err
+
+    err = run_client(mode, emu.url, run_sync if mode == "sync" else run_async)
+    assert err.code == "MISSING_CAPABILITY"
+    assert "model 'luminous-base' can: image, complete" in str(err)

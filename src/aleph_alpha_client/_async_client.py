@@ -10,7 +10,12 @@ from . import _endpoints as ep
 from . import _tracing
 from ._base import BaseClient, check_transport, check_version, make_progress_bar, make_tokenizer
 from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
-from ._exceptions import APIConnectionError, IncompleteStreamError, StreamEventError
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    IncompleteStreamError,
+    StreamEventError,
+)
 from ._mocks import async_route
 from ._retry import AttemptDriver
 from ._streaming import (
@@ -209,13 +214,19 @@ class AsyncClient(BaseClient):
         response, _ = await self._send(http)
         return parse_text(response.status, await response.read())
 
-    def _stream(self, http: HTTPRequest, make_state: Any) -> AsyncStream[Any]:
+    def _stream(
+        self, http: HTTPRequest, make_state: Any, model: str | None = None
+    ) -> AsyncStream[Any]:
         max_event_size = self._config.max_event_size
         driver = AttemptDriver(http, self._config.retry)
 
         async def run(holder: _Holder) -> AsyncIterator[list[Any]]:
             while True:
-                response, driver.attempt = await self._send(http, driver.attempt)
+                try:
+                    response, driver.attempt = await self._send(http, driver.attempt)
+                except APIStatusError as status_error:
+                    self._note_capabilities(status_error, model)
+                    raise
                 holder.response = response
                 state = holder.state = make_state()
                 processor = StreamProcessor(state, max_event_size)
@@ -340,7 +351,7 @@ class AsyncClient(BaseClient):
             request_type=ChatRequest,
         )
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        return self._stream(http, lambda: ChatStreamState(include_usage))
+        return self._stream(http, lambda: ChatStreamState(include_usage), model)
 
     async def run_tools(
         self, request: ChatRequest, model: str, *, max_iterations: int = 8

@@ -695,7 +695,10 @@ class Stream(_StreamInfo, Generic[T]):
 
     @property
     def text_stream(self) -> Iterator[str]:
-        """Only the text deltas of a chat stream (or completion stream)."""
+        """Only the text deltas of a chat stream (or completion stream).
+
+        Reasoning is left out; with ``n`` > 1 only the first choice's text comes.
+        """
         for item in self:
             text = _text_of(item)
             if text:
@@ -793,7 +796,8 @@ async def _async_text_stream(stream: AsyncStream[Any]) -> AsyncIterator[str]:
 
 
 def _text_of(item: Any) -> str:
+    # The answer's text only: no reasoning, and with n > 1 only the first choice.
     if isinstance(item, ChatStreamChunk):
-        return item.content
+        return item.content if not item.index else ""
     completion = getattr(item, "completion", None)
     return completion if isinstance(completion, str) else ""
