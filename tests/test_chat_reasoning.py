@@ -342,3 +342,15 @@ def test_text_stream_has_only_the_first_choices_answer(server: ScriptedServer, m
         return go()
 
     assert run_client(mode, server.url, call) == ["A"]
+
+
+def test_role_chunk_comes_before_the_first_reasoning() -> None:
+    state = ChatStreamState(include_usage=False)
+    items = state.feed(_chunk({"role": "assistant", "content": "", "reasoning_content": "hm"}))
+    items += state.feed(_chunk({"content": "ok"}, finish="stop"))
+    assert items == [
+        ChatStreamChunk("", Role.Assistant, None),
+        ReasoningChunk("hm"),
+        ChatStreamChunk("ok", None, None),
+        FinishReason.Stop,
+    ]

@@ -352,18 +352,18 @@ class ChatStreamState:
             for call in raw_calls:
                 self._feed_call(choice, call)
         finish = raw.get("finish_reason")
-        emitted = False
-        reasoning_field = _reasoning_of(delta)
-        if reasoning_field:
-            emitted = self._text(choice, reasoning_field, "", role, out)
+        reasoning = _reasoning_of(delta) or ""
+        text = ""
         if content:
-            reasoning, text = choice.think.feed(content)
-            emitted = self._text(choice, reasoning, text, role, out)
+            thought, text = choice.think.feed(content)
+            reasoning += thought
         if finish is not None:
-            reasoning, text = choice.think.flush()
-            emitted = self._text(choice, reasoning, text, role, out) or emitted
-        if role is not None and not emitted and not raw_calls and finish is None:
+            thought, rest = choice.think.flush()
+            reasoning, text = reasoning + thought, text + rest
+        if role is not None and not text and not raw_calls and finish is None:
             self._emit(out, ChatStreamChunk("", role, None, choice.index))
+            role = None
+        self._text(choice, reasoning, text, role, out)
         if finish is not None:
             self._start(out)
             choice.finish_reason = FinishReason.from_json(finish)
