@@ -370,3 +370,25 @@ def test_missing_capability_in_a_stream_says_what_the_model_can_do(
     err = run_client(mode, emu.url, run_sync if mode == "sync" else run_async)
     assert err.code == "MISSING_CAPABILITY"
     assert "model 'luminous-base' can: image, complete" in str(err)
+
+
+def test_image_to_a_text_model_says_it_takes_no_images(emu: Emulator) -> None:
+    from aleph_alpha_client import Image
+
+    png = (
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
+        b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N"
+        b"\x00\x00\x00\x00IEND\xaeB`\x82"
+    )
+    request = ChatRequest("x", [Message(Role.User, ["What is this?", Image.from_bytes(png)])])
+
+    def call(c: Any) -> Any:
+        c.model_settings()
+        try:
+            c.chat(request, "llama-3.1-8b-instruct")
+        except BadRequestError as err:
+            return err
+
+    err = run_client("sync", emu.url, call)
+    assert err.code == "MISSING_CAPABILITY" and "does not support images" in str(err)
+    assert "model 'llama-3.1-8b-instruct' can: chat, complete; no images" in str(err)
