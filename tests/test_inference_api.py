@@ -392,3 +392,12 @@ def test_image_to_a_text_model_says_it_takes_no_images(emu: Emulator) -> None:
     err = run_client("sync", emu.url, call)
     assert err.code == "MISSING_CAPABILITY" and "does not support images" in str(err)
     assert "model 'llama-3.1-8b-instruct' can: chat, complete; no images" in str(err)
+
+
+@pytest.mark.parametrize("mode", ["sync-httpx", "async-httpx", "sync-requests", "async-aiohttp"])
+def test_transcribe_over_every_transport(emu: Emulator, mode: str) -> None:
+    result = run_client(
+        mode, emu.url, lambda c: c.transcribe(b"One. Two.", "whisper-large-v3-turbo")
+    )
+    assert [s.text for s in result.segments] == ["One.", "Two."]
+    assert result.language == "en"
