@@ -355,12 +355,15 @@ class CallObserver:
         model = getattr(result, "model_version", None) or getattr(result, "model", None)
         reasons: list[str] = []
         finish = getattr(result, "finish_reason", None)
+        choices = getattr(result, "choices", None) or ()
+        if choices:  # a chat answer: every choice's reason (n > 1)
+            finish = None
         if finish is not None:
             reasons.append(str(getattr(finish, "value", finish)))
-        for item in getattr(result, "completions", None) or ():
+        for item in [*choices, *(getattr(result, "completions", None) or ())]:
             reason = getattr(item, "finish_reason", None)
             if reason is not None:
-                reasons.append(str(reason))
+                reasons.append(str(getattr(reason, "value", reason)))
         usage = getattr(result, "usage", None)
         prompt = getattr(usage, "prompt_tokens", None)
         completion = getattr(usage, "completion_tokens", None)
