@@ -8,11 +8,12 @@ from typing import Any, TypeVar
 
 from . import _endpoints as ep
 from . import _tracing
-from ._base import BaseClient, check_transport, check_version, make_progress_bar, make_tokenizer
+from ._attempt import AttemptDriver, Done, Raise, Read, Send, Sleep, Step
+from ._base import BaseClient, check_version, make_progress_bar, make_tokenizer
 from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
 from ._exceptions import APIConnectionError, IncompleteStreamError, StreamEventError
 from ._mocks import async_route
-from ._retry import AttemptDriver
+from ._request import HTTPRequest
 from ._streaming import (
     AsyncStream,
     ChatStreamState,
@@ -21,7 +22,7 @@ from ._streaming import (
     _Holder,
     split_error,
 )
-from ._transport import AsyncResponse, AsyncTransport, HTTPRequest
+from ._transport import AsyncResponse, AsyncTransport, check_transport
 from ._wire import (
     as_list,
     build_request,
@@ -144,29 +145,31 @@ class AsyncClient(BaseClient):
         return transport
 
     async def _send(self, request: HTTPRequest, attempt: int = 0) -> tuple[AsyncResponse, int]:
-        """One request with retries and redirects; returns a response with status < 300."""
-        timeout = self._config.timeout
-        transport = self._transport()
-        driver = AttemptDriver(request, self._config.retry, attempt)
+        """One request with retries and redirects; a response with status < 300."""
+        driver: AttemptDriver[AsyncResponse] = AttemptDriver(request, self._config.retry, attempt)
+        return await self._drive(driver), driver.attempt
+
+    async def _drive(self, driver: AttemptDriver[AsyncResponse]) -> AsyncResponse:
+        """Do what the attempt machine says (send, read, sleep) until it is done or raises."""
+        transport, timeout = self._transport(), self._config.timeout
+        step: Step[AsyncResponse] = driver.start()
         while True:
-            try:
-                _tracing.on_attempt(driver.request.headers, driver.attempt)
-                response = await transport.send(driver.request, timeout)
-            except APIConnectionError as err:
-                await asyncio.sleep(driver.delay_after_error(err))
-                continue
-            try:
-                verdict = driver.verdict(response.status, response.headers)
-            except BaseException:
-                response.close()  # a redirect we do not follow
-                raise
-            if verdict == "ok":
-                return response, driver.attempt
-            if verdict == "redirect":
-                response.close()
-                continue
-            body = await response.read()
-            await asyncio.sleep(driver.delay_after_status(response.status, response.headers, body))
+            if isinstance(step, Send):
+                try:
+                    response = await transport.send(step.request, timeout)
+                except APIConnectionError as err:
+                    step = driver.failed(err)
+                else:
+                    step = driver.received(response)
+            elif isinstance(step, Read):
+                step = driver.read(step.response, await step.response.read())
+            elif isinstance(step, Sleep):
+                await asyncio.sleep(step.seconds)
+                step = driver.start()
+            elif isinstance(step, Done):
+                return step.response
+            else:
+                raise step.error
 
     async def _call(self, endpoint: ep.Endpoint[R], request: Any, model: str | None) -> R:
         http = build_request(
@@ -200,12 +203,11 @@ class AsyncClient(BaseClient):
 
     def _stream(self, http: HTTPRequest, make_state: Any) -> AsyncStream[Any]:
         max_event_size = self._config.max_event_size
-        driver = AttemptDriver(http, self._config.retry)
 
         async def run(holder: _Holder) -> AsyncIterator[list[Any]]:
+            driver: AttemptDriver[AsyncResponse] = AttemptDriver(http, self._config.retry)
             while True:
-                response, driver.attempt = await self._send(http, driver.attempt)
-                holder.response = response
+                response = holder.response = await self._drive(driver)
                 state = holder.state = make_state()
                 processor = StreamProcessor(state, max_event_size)
                 try:
@@ -225,12 +227,12 @@ class AsyncClient(BaseClient):
                         raise error
                     return
                 except (StreamEventError, IncompleteStreamError) as err:
-                    if state.started:
-                        raise
-                    delay = driver.delay_after_stream_error(err)
+                    step = driver.stream_failed(err, state.started)
                 finally:
                     response.close()
-                await asyncio.sleep(delay)
+                if isinstance(step, Raise):
+                    raise step.error
+                await asyncio.sleep(step.seconds)
 
         return AsyncStream(run)
 

@@ -9,11 +9,12 @@ from typing import Any, TypeVar
 
 from . import _endpoints as ep
 from . import _tracing
-from ._base import BaseClient, check_transport, check_version, make_progress_bar, make_tokenizer
+from ._attempt import AttemptDriver, Done, Raise, Read, Send, Sleep, Step
+from ._base import BaseClient, check_version, make_progress_bar, make_tokenizer
 from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
 from ._exceptions import APIConnectionError, IncompleteStreamError, StreamEventError
 from ._mocks import sync_route
-from ._retry import AttemptDriver
+from ._request import HTTPRequest
 from ._streaming import (
     ChatStreamState,
     CompletionStreamState,
@@ -22,7 +23,7 @@ from ._streaming import (
     _Holder,
     split_error,
 )
-from ._transport import HTTPRequest, SyncResponse, SyncTransport
+from ._transport import SyncResponse, SyncTransport, check_transport
 from ._wire import (
     as_list,
     build_request,
@@ -158,29 +159,31 @@ class Client(BaseClient):
         return transport
 
     def _send(self, request: HTTPRequest, attempt: int = 0) -> tuple[SyncResponse, int]:
-        """One request with retries and redirects; returns a response with status < 300."""
-        timeout = self._config.timeout
-        transport = self._transport()
-        driver = AttemptDriver(request, self._config.retry, attempt)
+        """One request with retries and redirects; a response with status < 300."""
+        driver: AttemptDriver[SyncResponse] = AttemptDriver(request, self._config.retry, attempt)
+        return self._drive(driver), driver.attempt
+
+    def _drive(self, driver: AttemptDriver[SyncResponse]) -> SyncResponse:
+        """Do what the attempt machine says (send, read, sleep) until it is done or raises."""
+        transport, timeout = self._transport(), self._config.timeout
+        step: Step[SyncResponse] = driver.start()
         while True:
-            try:
-                _tracing.on_attempt(driver.request.headers, driver.attempt)
-                response = transport.send(driver.request, timeout)
-            except APIConnectionError as err:
-                time.sleep(driver.delay_after_error(err))
-                continue
-            try:
-                verdict = driver.verdict(response.status, response.headers)
-            except BaseException:
-                response.close()  # a redirect we do not follow
-                raise
-            if verdict == "ok":
-                return response, driver.attempt
-            if verdict == "redirect":
-                response.close()
-                continue
-            body = response.read()
-            time.sleep(driver.delay_after_status(response.status, response.headers, body))
+            if isinstance(step, Send):
+                try:
+                    response = transport.send(step.request, timeout)
+                except APIConnectionError as err:
+                    step = driver.failed(err)
+                else:
+                    step = driver.received(response)
+            elif isinstance(step, Read):
+                step = driver.read(step.response, step.response.read())
+            elif isinstance(step, Sleep):
+                time.sleep(step.seconds)
+                step = driver.start()
+            elif isinstance(step, Done):
+                return step.response
+            else:
+                raise step.error
 
     def _call(self, endpoint: ep.Endpoint[R], request: Any, model: str | None) -> R:
         http = build_request(
@@ -214,12 +217,11 @@ class Client(BaseClient):
 
     def _stream(self, http: HTTPRequest, make_state: Any) -> Stream[Any]:
         max_event_size = self._config.max_event_size
-        driver = AttemptDriver(http, self._config.retry)
 
         def run(holder: _Holder) -> Iterator[list[Any]]:
+            driver: AttemptDriver[SyncResponse] = AttemptDriver(http, self._config.retry)
             while True:
-                response, driver.attempt = self._send(http, driver.attempt)
-                holder.response = response
+                response = holder.response = self._drive(driver)
                 state = holder.state = make_state()
                 processor = StreamProcessor(state, max_event_size)
                 try:
@@ -239,12 +241,12 @@ class Client(BaseClient):
                         raise error
                     return
                 except (StreamEventError, IncompleteStreamError) as err:
-                    if state.started:
-                        raise
-                    delay = driver.delay_after_stream_error(err)
+                    step = driver.stream_failed(err, state.started)
                 finally:
                     response.close()
-                time.sleep(delay)
+                if isinstance(step, Raise):
+                    raise step.error
+                time.sleep(step.seconds)
 
         return Stream(run)
 

@@ -36,6 +36,7 @@ from .chat import (
     ToolCall,
     Usage,
 )
+from .completion import CompletionResponse, CompletionResult, stream_item_from_json
 
 __all__ = [
     "AsyncStream",
@@ -253,8 +254,6 @@ class CompletionStreamState:
     """Accumulates a completion stream (no ``[DONE]``: it ends with a completion summary)."""
 
     def __init__(self) -> None:
-        from .completion import stream_item_from_json
-
         self._parse = stream_item_from_json
         self.started = False
         self.items: list[Any] = []
@@ -303,8 +302,6 @@ class CompletionStreamState:
 
     def final_response(self) -> Any:
         """The CompletionResponse accumulated so far."""
-        from .completion import CompletionResponse, CompletionResult
-
         indices = sorted(set(self._texts) | set(self._finish))
         summary = self.summary
         return CompletionResponse(

@@ -19,10 +19,11 @@ from ._exceptions import (
     APIResponseValidationError,
     InvalidArgumentError,
     InvalidArgumentTypeError,
+    StreamEventError,
     status_error,
 )
 from ._json import loads
-from ._transport import HTTPRequest
+from ._request import HTTPRequest
 from .version import user_agent_headers
 
 __all__ = [
@@ -255,8 +256,6 @@ def stream_content_type_error(status: int, headers: Mapping[str, str], body: byt
     An API error object in it becomes a StreamEventError; anything else an
     APIResponseValidationError naming the content type and showing the body's start.
     """
-    from ._exceptions import StreamEventError
-
     data = _maybe_json(body)
     if isinstance(data, Mapping) and "error" in data:
         err = data["error"]
