@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from . import _endpoints as ep
@@ -16,11 +16,8 @@ from ._mocks import async_route
 from ._request import HTTPRequest
 from ._streaming import (
     AsyncStream,
-    ChatStreamState,
-    CompletionStreamState,
     StreamProcessor,
     _Holder,
-    split_error,
 )
 from ._transport import AsyncResponse, AsyncTransport, check_transport
 from ._wire import (
@@ -59,6 +56,7 @@ from .transport import AsyncTransportProtocol
 __all__ = ["AsyncClient"]
 
 R = TypeVar("R")
+ItemT = TypeVar("ItemT")
 ChatStreamItem = ChatStreamChunk | ToolCall | FinishReason | Usage
 
 
@@ -201,30 +199,41 @@ class AsyncClient(BaseClient):
         response, _ = await self._send(http)
         return parse_text(response.status, await response.read())
 
-    def _stream(self, http: HTTPRequest, make_state: Any) -> AsyncStream[Any]:
+    def _stream(
+        self, endpoint: ep.StreamingEndpoint[R, ItemT], request: Any, model: str
+    ) -> AsyncStream[ItemT, R]:
+        http = build_request(
+            self._config,
+            self._headers,
+            endpoint.path,
+            request,
+            model,
+            stream=True,
+            request_type=endpoint.request_type,
+        )
         max_event_size = self._config.max_event_size
 
-        async def run(holder: _Holder) -> AsyncIterator[list[Any]]:
+        async def run(holder: _Holder[ItemT, R]) -> AsyncGenerator[list[ItemT], None]:
             driver: AttemptDriver[AsyncResponse] = AttemptDriver(http, self._config.retry)
             while True:
                 response = holder.response = await self._drive(driver)
-                state = holder.state = make_state()
+                state = holder.state = endpoint.accumulator(request)
                 processor = StreamProcessor(state, max_event_size)
                 try:
                     if not is_event_stream(response.headers):
                         body = await response.read()
                         raise stream_content_type_error(response.status, response.headers, body)
                     async for data in response.iter_chunks():
-                        batch, error = split_error(processor.feed(data))
-                        if batch:
-                            yield batch
-                        if error is not None:
-                            raise error
-                    batch, error = split_error(processor.finish())
-                    if batch:
-                        yield batch
-                    if error is not None:
-                        raise error
+                        batch = processor.feed(data)
+                        if batch.items:
+                            yield batch.items
+                        if batch.error is not None:
+                            raise batch.error
+                    batch = processor.finish()
+                    if batch.items:
+                        yield batch.items
+                    if batch.error is not None:
+                        raise batch.error
                     return
                 except (StreamEventError, IncompleteStreamError) as err:
                     step = driver.stream_failed(err, state.started)
@@ -284,23 +293,15 @@ class AsyncClient(BaseClient):
         """Send a chat request; the answer with usage, id and model."""
         return await self._call(ep.CHAT, request, model)
 
-    def chat_with_streaming(self, request: ChatRequest, model: str) -> AsyncStream[ChatStreamItem]:
+    def chat_with_streaming(
+        self, request: ChatRequest, model: str
+    ) -> AsyncStream[ChatStreamItem, ChatResponse]:
         """Stream a chat answer: ``ChatStreamChunk``, ``ToolCall``, ``FinishReason``, ``Usage``.
 
         Use as ``async for item in client.chat_with_streaming(request, model)`` (no
         ``await``); the stream also has ``text_stream`` and ``await get_final_response()``.
         """
-        http = build_request(
-            self._config,
-            self._headers,
-            ep.CHAT.path,
-            request,
-            model,
-            stream=True,
-            request_type=ChatRequest,
-        )
-        include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        return self._stream(http, lambda: ChatStreamState(include_usage))
+        return self._stream(ep.CHAT, request, model)
 
     async def run_tools(
         self, request: ChatRequest, model: str, *, max_iterations: int = 8
@@ -350,18 +351,9 @@ class AsyncClient(BaseClient):
 
     def complete_with_streaming(
         self, request: CompletionRequest, model: str
-    ) -> AsyncStream[CompletionResponseStreamItem]:
+    ) -> AsyncStream[CompletionResponseStreamItem, CompletionResponse]:
         """Stream a completion: ``StreamChunk``, ``StreamSummary``, ``CompletionSummary``."""
-        http = build_request(
-            self._config,
-            self._headers,
-            ep.COMPLETE.path,
-            request,
-            model,
-            stream=True,
-            request_type=CompletionRequest,
-        )
-        return self._stream(http, CompletionStreamState)
+        return self._stream(ep.COMPLETE, request, model)
 
     async def tokenize(self, request: TokenizationRequest, model: str) -> TokenizationResponse:
         """Tokenize a text."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from . import _endpoints as ep
@@ -16,12 +16,9 @@ from ._exceptions import APIConnectionError, IncompleteStreamError, StreamEventE
 from ._mocks import sync_route
 from ._request import HTTPRequest
 from ._streaming import (
-    ChatStreamState,
-    CompletionStreamState,
     Stream,
     StreamProcessor,
     _Holder,
-    split_error,
 )
 from ._transport import SyncResponse, SyncTransport, check_transport
 from ._wire import (
@@ -63,6 +60,7 @@ __all__ = ["Client"]
 _TRANSPORT_LOCK = threading.Lock()
 
 R = TypeVar("R")
+ItemT = TypeVar("ItemT")
 ChatStreamItem = ChatStreamChunk | ToolCall | FinishReason | Usage
 
 
@@ -215,30 +213,41 @@ class Client(BaseClient):
         response, _ = self._send(http)
         return parse_text(response.status, response.read())
 
-    def _stream(self, http: HTTPRequest, make_state: Any) -> Stream[Any]:
+    def _stream(
+        self, endpoint: ep.StreamingEndpoint[R, ItemT], request: Any, model: str
+    ) -> Stream[ItemT, R]:
+        http = build_request(
+            self._config,
+            self._headers,
+            endpoint.path,
+            request,
+            model,
+            stream=True,
+            request_type=endpoint.request_type,
+        )
         max_event_size = self._config.max_event_size
 
-        def run(holder: _Holder) -> Iterator[list[Any]]:
+        def run(holder: _Holder[ItemT, R]) -> Generator[list[ItemT], None, None]:
             driver: AttemptDriver[SyncResponse] = AttemptDriver(http, self._config.retry)
             while True:
                 response = holder.response = self._drive(driver)
-                state = holder.state = make_state()
+                state = holder.state = endpoint.accumulator(request)
                 processor = StreamProcessor(state, max_event_size)
                 try:
                     if not is_event_stream(response.headers):
                         body = response.read()
                         raise stream_content_type_error(response.status, response.headers, body)
                     for data in response.iter_chunks():
-                        batch, error = split_error(processor.feed(data))
-                        if batch:
-                            yield batch
-                        if error is not None:
-                            raise error
-                    batch, error = split_error(processor.finish())
-                    if batch:
-                        yield batch
-                    if error is not None:
-                        raise error
+                        batch = processor.feed(data)
+                        if batch.items:
+                            yield batch.items
+                        if batch.error is not None:
+                            raise batch.error
+                    batch = processor.finish()
+                    if batch.items:
+                        yield batch.items
+                    if batch.error is not None:
+                        raise batch.error
                     return
                 except (StreamEventError, IncompleteStreamError) as err:
                     step = driver.stream_failed(err, state.started)
@@ -292,23 +301,15 @@ class Client(BaseClient):
         """Send a chat request; the answer with usage, id and model."""
         return self._call(ep.CHAT, request, model)
 
-    def chat_with_streaming(self, request: ChatRequest, model: str) -> Stream[ChatStreamItem]:
+    def chat_with_streaming(
+        self, request: ChatRequest, model: str
+    ) -> Stream[ChatStreamItem, ChatResponse]:
         """Stream a chat answer: ``ChatStreamChunk``, ``ToolCall``, ``FinishReason``, ``Usage``.
 
         Use as ``for item in client.chat_with_streaming(request, model)``; the stream also
         has ``text_stream`` and ``get_final_response()``.
         """
-        http = build_request(
-            self._config,
-            self._headers,
-            ep.CHAT.path,
-            request,
-            model,
-            stream=True,
-            request_type=ChatRequest,
-        )
-        include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        return self._stream(http, lambda: ChatStreamState(include_usage))
+        return self._stream(ep.CHAT, request, model)
 
     def run_tools(
         self, request: ChatRequest, model: str, *, max_iterations: int = 8
@@ -356,18 +357,9 @@ class Client(BaseClient):
 
     def complete_with_streaming(
         self, request: CompletionRequest, model: str
-    ) -> Stream[CompletionResponseStreamItem]:
+    ) -> Stream[CompletionResponseStreamItem, CompletionResponse]:
         """Stream a completion: ``StreamChunk``, ``StreamSummary``, ``CompletionSummary``."""
-        http = build_request(
-            self._config,
-            self._headers,
-            ep.COMPLETE.path,
-            request,
-            model,
-            stream=True,
-            request_type=CompletionRequest,
-        )
-        return self._stream(http, CompletionStreamState)
+        return self._stream(ep.COMPLETE, request, model)
 
     def tokenize(self, request: TokenizationRequest, model: str) -> TokenizationResponse:
         """Tokenize a text."""
