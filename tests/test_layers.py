@@ -33,6 +33,7 @@ CORE = {
     "_base",
     "_tracing",
     "_mocks",
+    "_multipart",
 }
 #: The network layer, above the core.
 TRANSPORTS = {"_transport", "_net", "_sync_http", "_async_http", "_compat_transport", "transport"}

@@ -25,6 +25,7 @@ from aleph_alpha_client.chat import (
     ChatStreamChunk,
     FinishReason,
     Message,
+    ReasoningChunk,
     Role,
     StreamOptions,
     ToolCall,
@@ -42,7 +43,7 @@ from aleph_alpha_client.prompt import Prompt
 from conftest import run_client
 
 MODEL = "llama-3.1-8b-instruct"
-CHAT_ITEM = typing.Union[ChatStreamChunk, ToolCall, FinishReason, Usage]
+CHAT_ITEM = typing.Union[ChatStreamChunk, ReasoningChunk, ToolCall, FinishReason, Usage]
 COMPLETION_ITEM = typing.Union[StreamChunk, StreamSummary, CompletionSummary]
 
 

@@ -11,7 +11,12 @@ from . import _tracing
 from ._attempt import AttemptDriver, Done, Raise, Read, Send, Sleep, Step
 from ._base import BaseClient, check_version, make_progress_bar, make_tokenizer
 from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
-from ._exceptions import APIConnectionError, IncompleteStreamError, StreamEventError
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    IncompleteStreamError,
+    StreamEventError,
+)
 from ._mocks import async_route
 from ._request import HTTPRequest
 from ._streaming import (
@@ -29,7 +34,15 @@ from ._wire import (
     parse_text,
     stream_content_type_error,
 )
-from .chat import ChatRequest, ChatResponse, ChatStreamChunk, FinishReason, ToolCall, Usage
+from .chat import (
+    ChatRequest,
+    ChatResponse,
+    ChatStreamChunk,
+    FinishReason,
+    ReasoningChunk,
+    ToolCall,
+    Usage,
+)
 from .completion import CompletionRequest, CompletionResponse, CompletionResponseStreamItem
 from .detokenization import DetokenizationRequest, DetokenizationResponse
 from .embedding import (
@@ -46,10 +59,12 @@ from .embedding import (
 )
 from .evaluation import EvaluationRequest, EvaluationResponse
 from .explanation import ExplanationRequest, ExplanationResponse
+from .model_settings import ModelSettings
 from .reranking import RerankRequest, RerankResponse
 from .steering import SteeringConceptCreationRequest, SteeringConceptCreationResponse
 from .tokenization import TokenizationRequest, TokenizationResponse
 from .tools import ToolLoop, ToolLoopEvent, ToolRunResult, run_planned_async
+from .transcription import AudioInput, TranscriptionResponse
 from .translation import TranslationRequest, TranslationResponse
 from .transport import AsyncTransportProtocol
 
@@ -57,7 +72,7 @@ __all__ = ["AsyncClient"]
 
 R = TypeVar("R")
 ItemT = TypeVar("ItemT")
-ChatStreamItem = ChatStreamChunk | ToolCall | FinishReason | Usage
+ChatStreamItem = ChatStreamChunk | ReasoningChunk | ToolCall | FinishReason | Usage
 
 
 class AsyncClient(BaseClient):
@@ -182,6 +197,7 @@ class AsyncClient(BaseClient):
         try:
             result: R = await self._fetch_json(http, endpoint.parse)
         except BaseException as error:
+            self._note_capabilities(error, model)
             if observer is not None:
                 observer.fail(error)
             raise
@@ -216,7 +232,11 @@ class AsyncClient(BaseClient):
         async def run(holder: _Holder[ItemT, R]) -> AsyncGenerator[list[ItemT], None]:
             driver: AttemptDriver[AsyncResponse] = AttemptDriver(http, self._config.retry)
             while True:
-                response = holder.response = await self._drive(driver)
+                try:
+                    response = holder.response = await self._drive(driver)
+                except APIStatusError as status_error:
+                    self._note_capabilities(status_error, model)
+                    raise
                 state = holder.state = endpoint.accumulator(request)
                 processor = StreamProcessor(state, max_event_size)
                 try:
@@ -285,6 +305,36 @@ class AsyncClient(BaseClient):
         result: list[Mapping[str, Any]] = await self._fetch_json(self._models_request(), as_list)
         return result
 
+    async def model_settings(self) -> list[ModelSettings]:
+        """What each model can do (GET ``model-settings``): chat, images, context size, ...
+
+        The answer is also remembered: a later ``MISSING_CAPABILITY`` error of a model in it
+        says what that model can do.
+        """
+        settings: list[ModelSettings] = await self._fetch_json(
+            self._model_settings_request(), ModelSettings.list_from_json
+        )
+        return self._remember_settings(settings)
+
+    async def transcribe(
+        self, audio: AudioInput, model: str, language: str | None = None
+    ) -> TranscriptionResponse:
+        """Transcribe an audio file (POST ``transcribe``, multipart).
+
+        ``audio`` is a file path, the bytes, or a binary file object; ``language`` an
+        optional ISO 639-1 code (``"de"``). The answer has the text, timed segments and
+        the language.
+        """
+        http = self._transcribe_request(audio, model, language)
+        try:
+            result: TranscriptionResponse = await self._fetch_json(
+                http, TranscriptionResponse.from_json
+            )
+        except BaseException as error:
+            self._note_capabilities(error, model)
+            raise
+        return result
+
     async def tokenizer(self, model: str) -> Any:
         """The model's tokenizer as a ``tokenizers.Tokenizer`` (extra ``tokenizers``)."""
         return make_tokenizer(await self._fetch_text(self._tokenizer_request(model)))
@@ -296,7 +346,8 @@ class AsyncClient(BaseClient):
     def chat_with_streaming(
         self, request: ChatRequest, model: str
     ) -> AsyncStream[ChatStreamItem, ChatResponse]:
-        """Stream a chat answer: ``ChatStreamChunk``, ``ToolCall``, ``FinishReason``, ``Usage``.
+        """Stream a chat answer: ``ChatStreamChunk``, ``ReasoningChunk``, ``ToolCall``,
+        ``FinishReason``, ``Usage``.
 
         Use as ``async for item in client.chat_with_streaming(request, model)`` (no
         ``await``); the stream also has ``text_stream`` and ``await get_final_response()``.

@@ -12,7 +12,12 @@ from . import _tracing
 from ._attempt import AttemptDriver, Done, Raise, Read, Send, Sleep, Step
 from ._base import BaseClient, check_version, make_progress_bar, make_tokenizer
 from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
-from ._exceptions import APIConnectionError, IncompleteStreamError, StreamEventError
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    IncompleteStreamError,
+    StreamEventError,
+)
 from ._mocks import sync_route
 from ._request import HTTPRequest
 from ._streaming import (
@@ -30,7 +35,15 @@ from ._wire import (
     parse_text,
     stream_content_type_error,
 )
-from .chat import ChatRequest, ChatResponse, ChatStreamChunk, FinishReason, ToolCall, Usage
+from .chat import (
+    ChatRequest,
+    ChatResponse,
+    ChatStreamChunk,
+    FinishReason,
+    ReasoningChunk,
+    ToolCall,
+    Usage,
+)
 from .completion import CompletionRequest, CompletionResponse, CompletionResponseStreamItem
 from .detokenization import DetokenizationRequest, DetokenizationResponse
 from .embedding import (
@@ -47,10 +60,12 @@ from .embedding import (
 )
 from .evaluation import EvaluationRequest, EvaluationResponse
 from .explanation import ExplanationRequest, ExplanationResponse
+from .model_settings import ModelSettings
 from .reranking import RerankRequest, RerankResponse
 from .steering import SteeringConceptCreationRequest, SteeringConceptCreationResponse
 from .tokenization import TokenizationRequest, TokenizationResponse
 from .tools import ToolLoop, ToolLoopEvent, ToolRunResult, run_planned_sync
+from .transcription import AudioInput, TranscriptionResponse
 from .translation import TranslationRequest, TranslationResponse
 from .transport import SyncTransportProtocol
 
@@ -61,7 +76,7 @@ _TRANSPORT_LOCK = threading.Lock()
 
 R = TypeVar("R")
 ItemT = TypeVar("ItemT")
-ChatStreamItem = ChatStreamChunk | ToolCall | FinishReason | Usage
+ChatStreamItem = ChatStreamChunk | ReasoningChunk | ToolCall | FinishReason | Usage
 
 
 class Client(BaseClient):
@@ -196,6 +211,7 @@ class Client(BaseClient):
         try:
             result: R = self._fetch_json(http, endpoint.parse)
         except BaseException as error:
+            self._note_capabilities(error, model)
             if observer is not None:
                 observer.fail(error)
             raise
@@ -230,7 +246,11 @@ class Client(BaseClient):
         def run(holder: _Holder[ItemT, R]) -> Generator[list[ItemT], None, None]:
             driver: AttemptDriver[SyncResponse] = AttemptDriver(http, self._config.retry)
             while True:
-                response = holder.response = self._drive(driver)
+                try:
+                    response = holder.response = self._drive(driver)
+                except APIStatusError as status_error:
+                    self._note_capabilities(status_error, model)
+                    raise
                 state = holder.state = endpoint.accumulator(request)
                 processor = StreamProcessor(state, max_event_size)
                 try:
@@ -293,6 +313,34 @@ class Client(BaseClient):
         result: list[Mapping[str, Any]] = self._fetch_json(self._models_request(), as_list)
         return result
 
+    def model_settings(self) -> list[ModelSettings]:
+        """What each model can do (GET ``model-settings``): chat, images, context size, ...
+
+        The answer is also remembered: a later ``MISSING_CAPABILITY`` error of a model in it
+        says what that model can do.
+        """
+        settings: list[ModelSettings] = self._fetch_json(
+            self._model_settings_request(), ModelSettings.list_from_json
+        )
+        return self._remember_settings(settings)
+
+    def transcribe(
+        self, audio: AudioInput, model: str, language: str | None = None
+    ) -> TranscriptionResponse:
+        """Transcribe an audio file (POST ``transcribe``, multipart).
+
+        ``audio`` is a file path, the bytes, or a binary file object; ``language`` an
+        optional ISO 639-1 code (``"de"``). The answer has the text, timed segments and
+        the language.
+        """
+        http = self._transcribe_request(audio, model, language)
+        try:
+            result: TranscriptionResponse = self._fetch_json(http, TranscriptionResponse.from_json)
+        except BaseException as error:
+            self._note_capabilities(error, model)
+            raise
+        return result
+
     def tokenizer(self, model: str) -> Any:
         """The model's tokenizer as a ``tokenizers.Tokenizer`` (extra ``tokenizers``)."""
         return make_tokenizer(self._fetch_text(self._tokenizer_request(model)))
@@ -304,7 +352,8 @@ class Client(BaseClient):
     def chat_with_streaming(
         self, request: ChatRequest, model: str
     ) -> Stream[ChatStreamItem, ChatResponse]:
-        """Stream a chat answer: ``ChatStreamChunk``, ``ToolCall``, ``FinishReason``, ``Usage``.
+        """Stream a chat answer: ``ChatStreamChunk``, ``ReasoningChunk``, ``ToolCall``,
+        ``FinishReason``, ``Usage``.
 
         Use as ``for item in client.chat_with_streaming(request, model)``; the stream also
         has ``text_stream`` and ``get_final_response()``.

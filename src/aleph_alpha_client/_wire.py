@@ -23,6 +23,7 @@ from ._exceptions import (
     status_error,
 )
 from ._json import loads
+from ._multipart import encode_multipart
 from ._request import HTTPRequest
 from .version import user_agent_headers
 
@@ -128,6 +129,17 @@ def build_post(
     all_headers["Content-Type"] = "application/json"
     all_headers["Accept"] = "text/event-stream" if stream else "application/json"
     return HTTPRequest("POST", url, all_headers, body, stream)
+
+
+def build_multipart_post(
+    config: ClientConfig, headers: Mapping[str, str], path: str, parts: Any
+) -> HTTPRequest:
+    """A POST of a ``multipart/form-data`` body (``parts``: a list of ``FormPart``)."""
+    body, content_type = encode_multipart(parts)
+    all_headers = dict(headers)
+    all_headers["Content-Type"] = content_type
+    all_headers["Accept"] = "application/json"
+    return HTTPRequest("POST", config.host + path, all_headers, body, False)
 
 
 def build_get(config: ClientConfig, headers: Mapping[str, str], path: str) -> HTTPRequest:
