@@ -25,6 +25,9 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._exceptions import InvalidArgumentTypeError
+from .version import __version__
+
 __all__ = [
     "CallObserver",
     "capture_content_enabled",
@@ -122,8 +125,6 @@ def set_capture_content(enabled: bool | None) -> None:
     ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` says (``None``, the default)."""
     global _capture_override
     if enabled is not None and not isinstance(enabled, bool):
-        from ._exceptions import InvalidArgumentTypeError
-
         raise InvalidArgumentTypeError(f"enabled: expected a bool or None, got {enabled!r}")
     _capture_override = enabled
 
@@ -141,8 +142,6 @@ def _tracer(trace: Any) -> Any:
     if provider is not cache[0]:
         tracer = None
         if not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
-            from .version import __version__
-
             tracer = provider.get_tracer("aleph_alpha_client", __version__)
         cache[0], cache[1] = provider, tracer
     return cache[1]
@@ -183,8 +182,6 @@ def _instruments(metrics: Any) -> _Instruments | None:
     if provider is not cache[0]:
         instruments = None
         if type(provider).__name__ not in ("_ProxyMeterProvider", "NoOpMeterProvider"):
-            from .version import __version__
-
             instruments = _Instruments(provider.get_meter("aleph_alpha_client", __version__))
         cache[0], cache[1] = provider, instruments
     result: _Instruments | None = cache[1]
