@@ -10,7 +10,13 @@ from typing import Any, TypeVar
 from . import _endpoints as ep
 from . import _tracing
 from ._base import BaseClient, check_transport, check_version, make_progress_bar, make_tokenizer
-from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
+from ._config import (
+    DEFAULT_MAX_EVENT_SIZE,
+    DEFAULT_MAX_RESPONSE_SIZE,
+    DEFAULT_REQUEST_TIMEOUT,
+    Timeout,
+    make_config,
+)
 from ._exceptions import APIConnectionError, IncompleteStreamError, StreamEventError
 from ._mocks import sync_route
 from ._retry import AttemptDriver
@@ -90,6 +96,8 @@ class Client(BaseClient):
         max_retry_after: float = 60.0,
         retry_read_timeouts: bool = False,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        stream_timeout: float | None = None,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         transport: SyncTransportProtocol | None = None,
         http_client: Any = None,
     ) -> None:
@@ -106,6 +114,8 @@ class Client(BaseClient):
                 max_retry_after=max_retry_after,
                 retry_read_timeouts=retry_read_timeouts,
                 max_event_size=max_event_size,
+                stream_timeout=stream_timeout,
+                max_response_size=max_response_size,
             )
         )
         self._pool_size = limit if limit is not None else pool_size

@@ -24,6 +24,7 @@ from ._retry import RetryPolicy
 
 __all__ = [
     "DEFAULT_HOST",
+    "DEFAULT_MAX_RESPONSE_SIZE",
     "DEFAULT_REQUEST_TIMEOUT",
     "ClientConfig",
     "Timeout",
@@ -36,6 +37,8 @@ DEFAULT_HOST = "https://api.aleph-alpha.com"
 DEFAULT_REQUEST_TIMEOUT = 305
 #: Seconds to open a connection.
 DEFAULT_CONNECT_TIMEOUT = 10.0
+#: The largest decoded body of a non-streaming answer (``max_response_size``).
+DEFAULT_MAX_RESPONSE_SIZE = 256 * 1024 * 1024
 #: The largest SSE event a stream accepts.
 DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
 
@@ -48,16 +51,21 @@ class Timeout:
 
     * ``total``: a whole non-streaming attempt, request and full answer.
     * ``connect``: opening the connection (default 10 s; ``None`` would wait forever).
-    * ``idle``: the longest silence while reading an answer; in a stream, between events.
-      Defaults to ``total``. A healthy long stream is never cut: only ``idle`` applies to it.
+    * ``idle``: the longest silence while reading an answer; the whole response head (1xx
+      answers included) must arrive within it; in a stream, the longest time between two
+      *events* (bytes trickling in without completing an event do not count). Defaults to
+      ``total``.
+    * ``stream``: the longest a stream may run in all (default ``None``: a healthy long
+      stream is never cut; set it with ``stream_timeout=``).
     """
 
     total: float | None = DEFAULT_REQUEST_TIMEOUT
     connect: float | None = DEFAULT_CONNECT_TIMEOUT
     idle: float | None = None
+    stream: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("total", "connect", "idle"):
+        for name in ("total", "connect", "idle", "stream"):
             value = getattr(self, name)
             if value is None:
                 continue
@@ -110,6 +118,7 @@ class ClientConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     verify_ssl: bool = True
     max_event_size: int = DEFAULT_MAX_EVENT_SIZE
+    max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE
     extra_headers: tuple[tuple[str, str], ...] = ()
 
     def url(self, path: str) -> str:
@@ -165,6 +174,28 @@ def check_max_retry_after(value: Any) -> float:
     return float(value)
 
 
+def check_stream_timeout(value: Any) -> float | None:
+    """``stream_timeout`` as seconds > 0 or ``None`` (the bound on a whole stream)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidArgumentTypeError(
+            f"stream_timeout: expected seconds as a number or None, got {type(value).__name__}"
+        )
+    if not 0 < value < float("inf"):
+        raise InvalidArgumentError(
+            f"stream_timeout: must be a finite number > 0 seconds (None for no limit), got {value}"
+        )
+    return float(value)
+
+
+def check_max_response_size(value: Any) -> int:
+    """``max_response_size`` as an int >= 1024 (bytes of a decoded non-streaming answer)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1024:
+        raise InvalidArgumentError(f"max_response_size: expected an int >= 1024, got {value!r}")
+    return value
+
+
 def make_config(
     *,
     token: str | None,
@@ -178,6 +209,8 @@ def make_config(
     max_retry_after: float,
     retry_read_timeouts: bool,
     max_event_size: int,
+    stream_timeout: float | None = None,
+    max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
 ) -> ClientConfig:
     """Validate constructor arguments and build the config (no I/O)."""
     setup_logging_from_env()
@@ -193,6 +226,9 @@ def make_config(
         raise InvalidArgumentError(
             f"max_event_size: expected an int >= 1024, got {max_event_size!r}"
         )
+    timeout = Timeout.coerce(request_timeout_seconds, "request_timeout_seconds")
+    if stream_timeout is not None:
+        timeout = replace(timeout, stream=check_stream_timeout(stream_timeout))
     if not verify_ssl:
         import warnings
 
@@ -206,7 +242,7 @@ def make_config(
         hosting=hosting,
         tags=None if tags is None else tuple(tags),
         nice=bool(nice),
-        timeout=Timeout.coerce(request_timeout_seconds, "request_timeout_seconds"),
+        timeout=timeout,
         retry=RetryPolicy(
             max_retries=total_retries,
             max_retry_after=check_max_retry_after(max_retry_after),
@@ -214,6 +250,7 @@ def make_config(
         ),
         verify_ssl=bool(verify_ssl),
         max_event_size=max_event_size,
+        max_response_size=check_max_response_size(max_response_size),
     )
 
 

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import re
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._exceptions import InvalidArgumentError
+from ._exceptions import APITimeoutError, InvalidArgumentError
+
+if TYPE_CHECKING:
+    from ._config import Timeout
 
 __all__ = [
     "MAX_DECODE_STEP",
@@ -193,9 +196,10 @@ class _Decoder:
             out = b""
         obj = self._obj
         try:
-            out += obj.flush()
+            rest: bytes = obj.flush()
         except zlib.error as err:
             raise ProtocolError(f"the body could not be decompressed: {err}") from err
+        out += rest
         if not obj.eof and (self._started or out):
             raise ProtocolError(f"the {self.coding} body ended before its end marker")
         return out
@@ -615,3 +619,38 @@ class ResponseParser:
                 f"the connection closed with {self._left} bytes of the body missing"
             )
         raise IncompleteBodyError("the connection closed inside the chunked body")
+
+
+_EVENT_ENDS = (b"\n\n", b"\r\r", b"\n\r\n", b"\r\n\r")
+
+
+def ends_event(before: bytes, data: bytes) -> bool:
+    """Whether ``data`` (following ``before``, its last bytes) holds the blank line that ends an
+    SSE event or comment block: the clock of a stream's idle timeout is reset only there, so
+    a byte trickle cannot keep a stream alive."""
+    text = before[-3:] + data[:3] if len(data) > 3 else before[-3:] + data
+    if any(end in text for end in _EVENT_ENDS):
+        return True
+    return len(data) > 3 and any(end in data for end in _EVENT_ENDS)
+
+
+def is_event_stream(headers: dict[str, str]) -> bool:
+    """Whether an answer is ``text/event-stream``."""
+    return headers.get("content-type", "").split(";")[0].strip().lower() == "text/event-stream"
+
+
+def timeout_error(phase: str, url: str, timeout: Timeout) -> APITimeoutError:
+    """The timeout error of a phase: ``head``, ``read``, ``idle`` or ``stream``."""
+    if phase == "stream":
+        return APITimeoutError(
+            f"the stream ran longer than stream_timeout={timeout.stream} s ({url})",
+            url=url,
+            phase="stream",
+        )
+    if phase == "idle":
+        return APITimeoutError(f"the stream went silent ({url})", url=url, phase="idle")
+    if phase == "head":
+        return APITimeoutError(
+            f"no response head within {timeout.read} s ({url})", url=url, phase="read"
+        )
+    return APITimeoutError(f"reading the answer timed out ({url})", url=url, phase="read")

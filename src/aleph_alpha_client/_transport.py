@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
-from ._config import Timeout
+from ._config import DEFAULT_MAX_RESPONSE_SIZE, Timeout
 
 if TYPE_CHECKING:
     from ._async_http import AsyncHTTP
@@ -34,6 +34,8 @@ class HTTPRequest:
     headers: dict[str, str]
     body: bytes | None = None
     stream: bool = False
+    #: The largest decoded body accepted for a non-streaming answer (``None``: no limit).
+    max_body: int | None = DEFAULT_MAX_RESPONSE_SIZE
 
     def __repr__(self) -> str:
         from ._config import redact_headers

@@ -126,12 +126,14 @@ def build_post(
     all_headers = dict(headers)
     all_headers["Content-Type"] = "application/json"
     all_headers["Accept"] = "text/event-stream" if stream else "application/json"
-    return HTTPRequest("POST", url, all_headers, body, stream)
+    return HTTPRequest("POST", url, all_headers, body, stream, config.max_response_size)
 
 
 def build_get(config: ClientConfig, headers: Mapping[str, str], path: str) -> HTTPRequest:
     """A GET of an endpoint path."""
-    return HTTPRequest("GET", config.host + path, dict(headers), None, False)
+    return HTTPRequest(
+        "GET", config.host + path, dict(headers), None, False, config.max_response_size
+    )
 
 
 def _text(body: bytes) -> str:
@@ -233,7 +235,7 @@ def redirect(request: HTTPRequest, status: int, headers: Mapping[str, str]) -> H
         for key in list(new_headers):
             if key.lower() == "content-type":
                 del new_headers[key]
-    return HTTPRequest(method, url, new_headers, body, request.stream)
+    return HTTPRequest(method, url, new_headers, body, request.stream, request.max_body)
 
 
 def redirect_error(status: int, headers: Mapping[str, str], url: str) -> APIResponseValidationError:
