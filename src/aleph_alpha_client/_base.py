@@ -8,9 +8,14 @@ import os
 import sys
 import weakref
 from typing import Any, TypeVar
-from urllib.parse import quote
 
-from ._config import ClientConfig, Timeout, check_max_retry_after, check_stream_timeout
+from ._config import (
+    ClientConfig,
+    Timeout,
+    check_max_retry_after,
+    check_stream_timeout,
+    path_segment,
+)
 from ._exceptions import (
     APIResponseValidationError,
     InvalidArgumentError,
@@ -181,7 +186,7 @@ class BaseClient:
         if not isinstance(model, str) or not model.strip():
             raise InvalidArgumentError(f"model: expected a model name, got {model!r}")
         _tokenizer_class()  # a missing extra fails before anything is sent
-        return build_get(self._config, self._headers, f"models/{quote(model, safe='/')}/tokenizer")
+        return build_get(self._config, self._headers, f"models/{path_segment(model)}/tokenizer")
 
 
 def _replace(obj: Any, **changes: Any) -> Any:

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Union
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from ._exceptions import AlephAlphaError, InvalidArgumentError, InvalidArgumentTypeError
 from ._retry import RetryPolicy
@@ -130,22 +130,74 @@ class ClientConfig:
         return replace(self, **changes)
 
 
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character (C0 such as CR, LF, TAB, NUL; DEL; C1)."""
+    return any(ch < " " or "\x7f" <= ch <= "\x9f" for ch in text)
+
+
+def safe_url(url: str) -> str:
+    """``url`` for a message: any ``user:password@`` replaced by ``***@``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return f"{scheme}://{authority}{slash}{path}"
+
+
+#: What a path may hold unencoded (RFC 3986 pchar and ``/``); ``%`` keeps existing escapes.
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+
+
 def _normalise_host(host: str) -> str:
     if not isinstance(host, str):
         raise InvalidArgumentTypeError(f"host: expected a URL string, got {type(host).__name__}")
-    host = host.strip()
+    host = host.strip(" ")
     if not host:
         raise InvalidArgumentError(
             "host: must not be empty (for example 'https://api.aleph-alpha.com')"
         )
+    if has_control(host):
+        # urlsplit would silently drop CR, LF and TAB: refuse instead
+        raise InvalidArgumentError(
+            "host: must not contain control characters (CR, LF, TAB, NUL, ...), got "
+            f"{safe_url(host)!r}"
+        )
     parts = urlsplit(host)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidArgumentError(
-            f"host: expected an http(s) URL like 'https://api.aleph-alpha.com', got {host!r}"
+            "host: expected an http(s) URL like 'https://api.aleph-alpha.com', got "
+            f"{safe_url(host)!r}"
+        )
+    if "@" in parts.netloc:
+        raise InvalidArgumentError(
+            "host: must not contain credentials (user:password@); pass the API token as "
+            "token= instead"
         )
     if parts.query or parts.fragment:
         raise InvalidArgumentError(f"host: must not have a query or fragment, got {host!r}")
+    try:
+        parts.port  # noqa: B018 - a bad port raises here, not in the middle of a call
+    except ValueError:
+        raise InvalidArgumentError(f"host: bad port in {host!r}") from None
+    if not parts.netloc.isascii():
+        raise InvalidArgumentError(
+            f"host: the host name must be ASCII (use its IDNA 'xn--' form), got {host!r}"
+        )
+    if not parts.path.isascii() or " " in parts.path:
+        # a non-ASCII path is sent as UTF-8 percent-escapes, never as raw latin-1 bytes
+        host = f"{parts.scheme}://{parts.netloc}{quote(parts.path, safe=_PATH_SAFE)}"
     return host if host.endswith("/") else host + "/"
+
+
+def path_segment(value: str) -> str:
+    """``value`` percent-encoded as one path segment: ``/``, ``?``, ``#``, ``%`` and non-ASCII
+    are escaped, and ``.``/``..`` cannot climb out of their place in the path."""
+    segment = quote(value, safe="")
+    if segment in (".", ".."):
+        segment = segment.replace(".", "%2E")
+    return segment
 
 
 def resolve_token(token: str | None) -> str:
@@ -158,8 +210,13 @@ def resolve_token(token: str | None) -> str:
         )
     if not isinstance(token, str):
         raise InvalidArgumentTypeError(f"token: expected a str, got {type(token).__name__}")
-    if any(c in token for c in "\r\n"):
-        raise InvalidArgumentError("token: must not contain line breaks")
+    if has_control(token):
+        raise InvalidArgumentError(
+            "token: must not contain control characters (CR, LF, TAB, NUL, ...)"
+        )
+    if not token.isascii():
+        # a token is ASCII; a latin-1 one would go out as raw bytes, anything else fail later
+        raise InvalidArgumentError("token: must be ASCII (check for a pasted typographic quote)")
     return token
 
 

@@ -71,11 +71,11 @@ class BodyTooLargeError(ProtocolError):
 
 
 def _check_header(name: str, value: str) -> None:
-    for ch in _BAD_HEADER_CHARS:
-        if ch in name or ch in value:
-            raise InvalidArgumentError(
-                f"header {name!r}: names and values must not contain CR, LF or NUL"
-            )
+    if any(ch < " " or ch == "\x7f" for ch in value) or any(ch in name for ch in _BAD_HEADER_CHARS):
+        raise InvalidArgumentError(
+            f"header {name!r}: names and values must not contain control characters "
+            "(CR, LF, TAB, NUL, ...)"
+        )
     if not name or ":" in name or " " in name or "\t" in name:
         raise InvalidArgumentError(f"header {name!r}: not a valid header name")
 
@@ -95,8 +95,10 @@ def serialize_request(
     """
     if any(ch in method for ch in " \r\n\0") or not method:
         raise InvalidArgumentError(f"method {method!r}: not a valid HTTP method")
-    if any(ch in target for ch in " \r\n\0"):
-        raise InvalidArgumentError("url: must not contain spaces or line breaks")
+    if any(ch <= " " or ch == "\x7f" for ch in target):
+        raise InvalidArgumentError("url: must not contain spaces or control characters")
+    if not target.isascii():
+        raise InvalidArgumentError("url: the path must be ASCII (percent-encode it)")
     lines = [f"{method} {target} HTTP/1.1"]
     has_host = has_length = False
     for name, value in headers.items():
@@ -466,8 +468,8 @@ class ResponseParser:
         if decoders:
             decoders[0].feed(raw)
             out = self._pull(len(decoders) - 1)
-            if self._framed and not out and not any(d.more for d in decoders):
-                out = self._finish_decoders()
+            if self._framed and not any(d.more for d in decoders):
+                out += self._finish_decoders()
         else:
             out = raw
         if out:
