@@ -14,12 +14,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
-from urllib.parse import urlsplit
 
 from ._config import Timeout
 
 if TYPE_CHECKING:
+    import ssl
+
     from ._async_http import AsyncHTTP
+    from ._proxy import ProxyRules
     from ._sync_http import SyncHTTP
 
 __all__ = ["AsyncResponse", "AsyncTransport", "HTTPRequest", "SyncResponse", "SyncTransport"]
@@ -45,18 +47,13 @@ class HTTPRequest:
         )
 
 
-def _proxy_for(url: str) -> str | None:
-    """The proxy the environment (HTTP(S)_PROXY, NO_PROXY) asks for, if any."""
-    import urllib.request
+def _proxy_rules() -> ProxyRules | None:
+    """The proxy rules of the environment (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY), read once
+    per transport and applied per request target; None when no proxy is configured."""
+    from ._proxy import ProxyRules
 
-    parts = urlsplit(url)
-    proxies = urllib.request.getproxies_environment()
-    proxy = proxies.get(parts.scheme)
-    if not proxy:
-        return None
-    if urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):  # type: ignore[attr-defined]
-        return None
-    return proxy
+    rules = ProxyRules.from_environment()
+    return None if rules.empty else rules
 
 
 class SyncResponse(Protocol):
@@ -94,11 +91,23 @@ class AsyncResponse(Protocol):
 class SyncTransport:
     """A keep-alive connection pool shared by a client and its ``with_options`` copies."""
 
-    def __init__(self, *, pool_size: int, verify_ssl: bool, host: str) -> None:
+    def __init__(
+        self,
+        *,
+        pool_size: int,
+        verify_ssl: bool,
+        host: str,
+        ssl_context: ssl.SSLContext | None = None,
+        cert: tuple[str, str | None] | None = None,
+    ) -> None:
         from ._sync_http import SyncHTTP
 
         self._http: SyncHTTP = SyncHTTP(
-            pool_size=pool_size, verify_ssl=verify_ssl, proxy=_proxy_for(host)
+            pool_size=pool_size,
+            verify_ssl=verify_ssl,
+            proxy=_proxy_rules(),
+            ssl_context=ssl_context,
+            cert=cert,
         )
         self.send = self._http.send  # type: ignore[method-assign]
 
@@ -119,11 +128,23 @@ class AsyncTransport:
     sockets when it is garbage-collected.
     """
 
-    def __init__(self, *, limit: int, verify_ssl: bool, host: str) -> None:
+    def __init__(
+        self,
+        *,
+        limit: int,
+        verify_ssl: bool,
+        host: str,
+        ssl_context: ssl.SSLContext | None = None,
+        cert: tuple[str, str | None] | None = None,
+    ) -> None:
         from ._async_http import AsyncHTTP
 
         self._http: AsyncHTTP = AsyncHTTP(
-            limit=limit, verify_ssl=verify_ssl, proxy=_proxy_for(host)
+            limit=limit,
+            verify_ssl=verify_ssl,
+            proxy=_proxy_rules(),
+            ssl_context=ssl_context,
+            cert=cert,
         )
         self.send = self._http.send  # type: ignore[method-assign]
 
