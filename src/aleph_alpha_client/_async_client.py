@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import ssl
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from . import _endpoints as ep
 from . import _tracing
-from ._base import BaseClient, check_transport, check_version, make_progress_bar, make_tokenizer
+from ._base import (
+    BaseClient,
+    check_tls,
+    check_transport,
+    check_version,
+    make_progress_bar,
+    make_tokenizer,
+)
 from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
 from ._exceptions import APIConnectionError, IncompleteStreamError, StreamEventError
 from ._mocks import async_route
@@ -87,6 +96,8 @@ class AsyncClient(BaseClient):
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
         transport: AsyncTransportProtocol | None = None,
         http_client: Any = None,
+        ssl_context: ssl.SSLContext | None = None,
+        cert: str | os.PathLike[str] | tuple[Any, Any] | None = None,
     ) -> None:
         self._setup(
             make_config(
@@ -109,6 +120,7 @@ class AsyncClient(BaseClient):
         # Transports over aiohttp/httpx/requests, made while a mocking library is active.
         self._mock_transports: dict[str, Any] = {}
         self._user_transport: Any = check_transport(transport, http_client, sync=False)
+        self._ssl_context, self._cert = check_tls(ssl_context, cert, self._user_transport)
 
     # ---------------------------------------------------------------- plumbing
 
@@ -124,6 +136,8 @@ class AsyncClient(BaseClient):
                 limit=self._limit,
                 verify_ssl=self._config.verify_ssl,
                 host=self._config.host,
+                ssl_context=self._ssl_context,
+                cert=self._cert,
             )
             self._transport_box[0] = transport
         return transport

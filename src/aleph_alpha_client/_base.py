@@ -60,6 +60,12 @@ class BaseClient:
     # Pickling carries the configuration (token included), never the pool or its sockets: the
     # unpickled client opens its own connections on first use.
     def __getstate__(self) -> dict[str, Any]:
+        if self.__dict__.get("_ssl_context") is not None:
+            raise InvalidArgumentTypeError(
+                "ssl_context: a client made with an ssl.SSLContext cannot be pickled (an "
+                "SSLContext cannot be); pass cert= and a CA bundle (REQUESTS_CA_BUNDLE or "
+                "SSL_CERT_FILE) instead, or build the client in the worker"
+            )
         state = self.__dict__.copy()
         if "_transport_box" in state:
             state["_transport_box"] = [None]
@@ -263,3 +269,22 @@ def check_transport(transport: Any, http_client: Any, *, sync: bool) -> Any:
             f"transport: {'Client' if sync else 'AsyncClient'} needs a transport with {kind}"
         )
     return transport
+
+
+def check_tls(ssl_context: Any, cert: Any, user_transport: Any) -> tuple[Any, Any]:
+    """``ssl_context=`` and ``cert=`` checked (files loaded once); they need our transport."""
+    from ._tls import check_cert, check_ssl_context
+
+    context = check_ssl_context(ssl_context)
+    pair = check_cert(cert)
+    if context is not None and pair is not None:
+        raise InvalidArgumentError(
+            "ssl_context, cert: pass one of them (load the certificate into your context with "
+            "context.load_cert_chain(...))"
+        )
+    if user_transport is not None and (context is not None or pair is not None):
+        raise InvalidArgumentError(
+            "ssl_context, cert: they configure the built-in transport; configure TLS on the "
+            "transport or http_client you pass instead"
+        )
+    return context, pair

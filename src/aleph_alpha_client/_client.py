@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import ssl
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -9,7 +11,14 @@ from typing import Any, TypeVar
 
 from . import _endpoints as ep
 from . import _tracing
-from ._base import BaseClient, check_transport, check_version, make_progress_bar, make_tokenizer
+from ._base import (
+    BaseClient,
+    check_tls,
+    check_transport,
+    check_version,
+    make_progress_bar,
+    make_tokenizer,
+)
 from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
 from ._exceptions import APIConnectionError, IncompleteStreamError, StreamEventError
 from ._mocks import sync_route
@@ -92,6 +101,8 @@ class Client(BaseClient):
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
         transport: SyncTransportProtocol | None = None,
         http_client: Any = None,
+        ssl_context: ssl.SSLContext | None = None,
+        cert: str | os.PathLike[str] | tuple[Any, Any] | None = None,
     ) -> None:
         self._setup(
             make_config(
@@ -114,6 +125,7 @@ class Client(BaseClient):
         # Transports over requests/httpx, made while a mocking library is active (see _mocks).
         self._mock_transports: dict[str, Any] = {}
         self._user_transport: Any = check_transport(transport, http_client, sync=True)
+        self._ssl_context, self._cert = check_tls(ssl_context, cert, self._user_transport)
 
     # ---------------------------------------------------------------- plumbing
 
@@ -153,6 +165,8 @@ class Client(BaseClient):
                 pool_size=self._pool_size,
                 verify_ssl=self._config.verify_ssl,
                 host=self._config.host,
+                ssl_context=self._ssl_context,
+                cert=self._cert,
             )
             self._transport_box[0] = transport
         return transport
