@@ -650,6 +650,23 @@ def test_empty_token_is_accepted_as_the_official_client_accepts_it(
     assert head_of(api.requests[0])["authorization"] == "Bearer"
 
 
-def test_scoring_a_prompt_with_maximum_tokens_zero() -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_scoring_a_prompt_with_maximum_tokens_zero(mode: str, make_server: Any) -> None:
+    body = (
+        b'{"model_version":"x","num_tokens_prompt_total":3,"num_tokens_generated":0,'
+        b'"completions":[{"completion":"","finish_reason":"maximum_tokens"}]}'
+    )
+
+    def scoring(conn: socket.socket, index: int, server: RawServer) -> None:
+        buf = bytearray()
+        while server.next_request(conn, buf) is not None:
+            conn.sendall(answer(body))
+
+    api = make_server(scoring)
     request = CompletionRequest(prompt=Prompt.from_text("score me"), maximum_tokens=0, echo=True)
-    assert request.to_json()["maximum_tokens"] == 0
+    result = run(mode, f"http://127.0.0.1:{api.port}", lambda c: c.complete(request, "m"))
+    assert result.completions[0].completion == ""
+    sent = api.requests[0].split(b"\r\n\r\n", 1)[1]
+    assert b'"maximum_tokens":0' in sent.replace(b" ", b"") and b'"echo":true' in sent.replace(
+        b" ", b""
+    )
