@@ -375,8 +375,9 @@ def test_proxy_credentials_never_in_messages(
     proxy = make_server(refuse)
     monkeypatch.setenv("HTTPS_PROXY", f"http://user:{PASSWORD}@127.0.0.1:{proxy.port}")
     with pytest.raises(APIConnectionError, match="407") as info:
-        run(mode, "https://api.example.test")
+        run(mode, "https://api.example.test", total_retries=8)
     assert PASSWORD not in str(info.value) and PASSWORD not in repr(info.value)
+    assert info.value.retryable is False and proxy.accepted == 1  # wrong credentials: once
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
@@ -458,8 +459,9 @@ def test_socks5_refusals_are_clear(
     socks = Socks5(make_server, {}, ("alice", "right"))
     monkeypatch.setenv("ALL_PROXY", f"socks5h://alice:{PASSWORD}@127.0.0.1:{socks.port}")
     with pytest.raises(APIConnectionError, match="authentication failed") as info:
-        run(mode, "http://api.example.test")
+        run(mode, "http://api.example.test", total_retries=8)
     assert PASSWORD not in str(info.value)
+    assert socks.server.accepted == 1  # not retried
     monkeypatch.setenv("ALL_PROXY", f"socks5h://127.0.0.1:{socks.port}")
     with pytest.raises(APIConnectionError, match="username and password"):
         run(mode, "http://api.example.test")

@@ -593,8 +593,10 @@ class AsyncHTTP:
         if not 200 <= parser.status < 300:
             raise APIConnectionError(
                 f"proxy error for {target.url}: {proxy.shown} answered CONNECT with "
-                f"{parser.status}",
+                f"{parser.status}"
+                + (" (check the proxy credentials)" if parser.status == 407 else ""),
                 url=target.url,
+                retryable=parser.status != 407,  # wrong or missing credentials: not retried
             )
         conn.parser = None
         transport = await loop.start_tls(

@@ -54,9 +54,11 @@ class Socks5Handshake:
         self._step = ""
         self._got = b""
 
-    def _fail(self, reason: str) -> APIConnectionError:
+    def _fail(self, reason: str, retryable: bool = True) -> APIConnectionError:
         return APIConnectionError(
-            f"SOCKS5 proxy {self.shown} for {self.url}: {reason}", url=self.url
+            f"SOCKS5 proxy {self.shown} for {self.url}: {reason}",
+            url=self.url,
+            retryable=retryable,
         )
 
     def start(self) -> bytes:
@@ -108,11 +110,11 @@ class Socks5Handshake:
                 why = "it accepts none of our authentication methods"
                 if self.username is None:
                     why += " (it may need a username and password in the proxy URL)"
-                raise self._fail(why)
+                raise self._fail(why, retryable=False)
             raise self._fail(f"it chose an authentication method we did not offer ({method})")
         if step == "auth":
             if data[1] != 0:
-                raise self._fail("username/password authentication failed")
+                raise self._fail("username/password authentication failed", retryable=False)
             return self._connect_request()
         if step == "reply":
             if data[0] != 5:

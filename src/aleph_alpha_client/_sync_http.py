@@ -345,8 +345,10 @@ class SyncHTTP:
         if not 200 <= parser.status < 300:
             raise APIConnectionError(
                 f"proxy error for {target.url}: {proxy.shown} answered CONNECT with "
-                f"{parser.status}",
+                f"{parser.status}"
+                + (" (check the proxy credentials)" if parser.status == 407 else ""),
                 url=target.url,
+                retryable=parser.status != 407,  # wrong or missing credentials: not retried
             )
 
     def _socks(
