@@ -75,7 +75,7 @@ class AsyncClient(BaseClient):
 
     It can be built outside a running event loop; use ``async with AsyncClient(...)`` (it can
     be entered again after it was left) or ``await client.close()``. Constructing a client
-    does no network I/O.
+    does no network I/O. ``ssl_context=`` and ``cert=`` (keyword-only) as on :class:`Client`.
     """
 
     def __init__(

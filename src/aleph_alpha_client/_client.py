@@ -81,6 +81,11 @@ class Client(BaseClient):
     ``https://api.aleph-alpha.com``, the token to ``ALEPH_ALPHA_API_KEY`` or ``AA_TOKEN``.
     Constructing a client does no network I/O. Use it as a context manager or call
     :meth:`close`. Thread-safe: one client can serve many threads.
+
+    Keyword-only TLS settings of the built-in transport: ``ssl_context=`` (an
+    ``ssl.SSLContext``, e.g. trusting a private CA) or ``cert=`` (a client certificate for
+    mTLS: a PEM path or ``(cert, key)``). Proxies come from ``HTTP(S)_PROXY`` / ``ALL_PROXY`` /
+    ``NO_PROXY``. See docs/deployment.md.
     """
 
     def __init__(
