@@ -27,6 +27,7 @@ from ._exceptions import (
     InvalidArgumentError,
     InvalidArgumentTypeError,
     MissingDependencyError,
+    ModelNotFoundError,
     NotFoundError,
     PermissionDeniedError,
     QuotaError,
@@ -42,17 +43,21 @@ from ._exceptions import (
 )
 from ._streaming import AsyncStream, Stream
 from .chat import (
+    ChatChoice,
     ChatRequest,
     ChatResponse,
     ChatStreamChunk,
     FinishReason,
     FunctionCall,
     Message,
+    ReasoningChunk,
     Role,
     StreamOptions,
     TextMessage,
+    TokenLogprob,
     ToolCall,
     ToolFunction,
+    TopLogprob,
     Usage,
 )
 from .completion import CompletionRequest, CompletionResponse
@@ -89,6 +94,7 @@ from .explanation import (
     TokenPromptItemExplanation,
     TokenScore,
 )
+from .model_settings import ModelSettings
 from .prompt import (
     ControlTokenOverlap,
     Image,
@@ -105,6 +111,7 @@ from .structured import AsyncStructuredStream, StructuredStream
 from .structured_output import JSONSchema
 from .tokenization import TokenizationRequest, TokenizationResponse
 from .tools import Tool, ToolResult, ToolRunResult, tool
+from .transcription import TranscriptionResponse, TranscriptionSegment
 from .utils import load_base64_from_file, load_base64_from_url
 from .version import __version__
 
@@ -146,6 +153,7 @@ __all__ = [
     "BatchSemanticEmbeddingRequest",
     "BatchSemanticEmbeddingResponse",
     "BusyError",
+    "ChatChoice",
     "ChatRequest",
     "ChatResponse",
     "ChatStreamChunk",
@@ -184,6 +192,8 @@ __all__ = [
     "JSONSchema",
     "Message",
     "MissingDependencyError",
+    "ModelNotFoundError",
+    "ModelSettings",
     "NotFoundError",
     "PermissionDeniedError",
     "Prompt",
@@ -191,6 +201,7 @@ __all__ = [
     "PromptTemplate",
     "QuotaError",
     "RateLimitError",
+    "ReasoningChunk",
     "RequestTimeoutError",
     "RerankRequest",
     "RerankResponse",
@@ -216,6 +227,7 @@ __all__ = [
     "TextScore",
     "Timeout",
     "TokenControl",
+    "TokenLogprob",
     "TokenPromptItemExplanation",
     "TokenScore",
     "TokenizationRequest",
@@ -228,6 +240,9 @@ __all__ = [
     "ToolLoopLimitError",
     "ToolResult",
     "ToolRunResult",
+    "TopLogprob",
+    "TranscriptionResponse",
+    "TranscriptionSegment",
     "UnknownStatusError",
     "UnprocessableEntityError",
     "Usage",
