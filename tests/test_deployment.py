@@ -544,7 +544,26 @@ def test_mtls_refused_fails_at_once(
     pki: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    api = make_server(api_handler, wrap=server_context(pki, mtls=True))
+    context = server_context(pki, mtls=True)
+
+    def refusing(conn: socket.socket, index: int, server: RawServer) -> None:
+        """Refuse the client certificate as servers do: send the alert, then a lingering
+        close (read what the client sent, so the kernel does not answer with a reset that
+        would overtake the alert)."""
+        with context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False) as tls:
+            try:
+                tls.do_handshake()
+            except (OSError, ssl.SSLError):
+                tls.settimeout(2)
+                try:
+                    while socket.socket.recv(tls, 65536):
+                        pass
+                except OSError:
+                    pass
+                return
+            api_handler(tls, index, server)
+
+    api = make_server(refusing)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pki["ca"]))
     kwargs = {} if which is None else {"cert": tuple(str(p) for p in pki[which])}
     with pytest.raises(APIConnectionError, match="client certificate") as info:
