@@ -691,3 +691,21 @@ def test_scoring_a_prompt_with_maximum_tokens_zero(mode: str, make_server: Any) 
     assert b'"maximum_tokens":0' in sent.replace(b" ", b"") and b'"echo":true' in sent.replace(
         b" ", b""
     )
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_emulator_scores_a_prompt_with_maximum_tokens_zero(mode: str) -> None:
+    from aleph_alpha_client import BadRequestError
+    from aleph_alpha_client.emulator import Emulator
+
+    scoring = CompletionRequest(
+        prompt=Prompt.from_text("score me"), maximum_tokens=0, echo=True, log_probs=0
+    )
+    with Emulator() as emu:
+        result = run(mode, emu.url, lambda c: c.complete(scoring, "luminous-base"))
+        assert result.num_tokens_generated == 0
+        assert result.completions[0].completion == "score me"  # the echoed prompt only
+        assert result.completions[0].log_probs  # one entry per prompt token
+        generate_nothing = CompletionRequest(prompt=Prompt.from_text("x"), maximum_tokens=0)
+        with pytest.raises(BadRequestError, match="echo"):
+            run(mode, emu.url, lambda c: c.complete(generate_nothing, "luminous-base"))
