@@ -33,7 +33,7 @@ from ._socks import Socks5Handshake
 
 if TYPE_CHECKING:
     from ._config import Timeout
-    from ._transport import HTTPRequest
+    from ._request import HTTPRequest
 
 __all__ = ["AsyncHTTP", "AsyncHTTPResponse"]
 

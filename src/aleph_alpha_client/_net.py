@@ -23,7 +23,7 @@ from ._proxy import Proxy, ProxyRules, parse_proxy
 from ._tls import describe_verify_error, rejected_by_server
 
 if TYPE_CHECKING:
-    from ._transport import HTTPRequest
+    from ._request import HTTPRequest
 
 __all__ = [
     "CA_BUNDLE_VARIABLES",
