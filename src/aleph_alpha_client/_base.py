@@ -255,22 +255,3 @@ def make_progress_bar(enabled: bool, total: int) -> Any:
     except ImportError:
         raise MissingDependencyError("tqdm", "tqdm", "progress_bar=True") from None
     return tqdm(total=total)
-
-
-def check_tls(ssl_context: Any, cert: Any, user_transport: Any) -> tuple[Any, Any]:
-    """``ssl_context=`` and ``cert=`` checked (files loaded once); they need our transport."""
-    from ._tls import check_cert, check_ssl_context
-
-    context = check_ssl_context(ssl_context)
-    pair = check_cert(cert)
-    if context is not None and pair is not None:
-        raise InvalidArgumentError(
-            "ssl_context, cert: pass one of them (load the certificate into your context with "
-            "context.load_cert_chain(...))"
-        )
-    if user_transport is not None and (context is not None or pair is not None):
-        raise InvalidArgumentError(
-            "ssl_context, cert: they configure the built-in transport; configure TLS on the "
-            "transport or http_client you pass instead"
-        )
-    return context, pair

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from . import _endpoints as ep
 from . import _tracing
 from ._attempt import AttemptDriver, Done, Raise, Read, Send, Sleep, Step
-from ._base import BaseClient, check_tls, check_version, make_progress_bar, make_tokenizer
+from ._base import BaseClient, check_version, make_progress_bar, make_tokenizer
 from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
 from ._exceptions import (
     APIConnectionError,
@@ -27,7 +27,7 @@ from ._streaming import (
     StreamProcessor,
     _Holder,
 )
-from ._transport import SyncResponse, SyncTransport, check_transport
+from ._transport import SyncResponse, SyncTransport, check_tls, check_transport
 from ._wire import (
     as_list,
     build_request,

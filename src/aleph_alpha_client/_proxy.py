@@ -23,13 +23,10 @@ import base64
 import ipaddress
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from ._exceptions import InvalidArgumentError
-
-if TYPE_CHECKING:
-    from ._net import Target
 
 __all__ = ["Proxy", "ProxyRules", "bypass_proxy", "parse_proxy"]
 
@@ -191,6 +188,15 @@ def _environment() -> dict[str, str]:
     import urllib.request
 
     return dict(urllib.request.getproxies_environment())
+
+
+class Target(Protocol):
+    """What the rules need of a request target (``_net.Target`` has it)."""
+
+    scheme: str
+    host: str
+    port: int
+    key: tuple[str, str, int]
 
 
 class ProxyRules:

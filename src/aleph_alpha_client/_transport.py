@@ -33,6 +33,7 @@ __all__ = [
     "HTTPRequest",
     "SyncResponse",
     "SyncTransport",
+    "check_tls",
     "check_transport",
 ]
 
@@ -176,3 +177,22 @@ def check_transport(transport: Any, http_client: Any, *, sync: bool) -> Any:
             f"transport: {'Client' if sync else 'AsyncClient'} needs a transport with {kind}"
         )
     return transport
+
+
+def check_tls(ssl_context: Any, cert: Any, user_transport: Any) -> tuple[Any, Any]:
+    """``ssl_context=`` and ``cert=`` checked (files loaded once); they need our transport."""
+    from ._tls import check_cert, check_ssl_context
+
+    context = check_ssl_context(ssl_context)
+    pair = check_cert(cert)
+    if context is not None and pair is not None:
+        raise InvalidArgumentError(
+            "ssl_context, cert: pass one of them (load the certificate into your context with "
+            "context.load_cert_chain(...))"
+        )
+    if user_transport is not None and (context is not None or pair is not None):
+        raise InvalidArgumentError(
+            "ssl_context, cert: they configure the built-in transport; configure TLS on the "
+            "transport or http_client you pass instead"
+        )
+    return context, pair
