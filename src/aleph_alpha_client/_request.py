@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["HTTPRequest", "redact_headers"]
+__all__ = ["DEFAULT_MAX_RESPONSE_SIZE", "HTTPRequest", "redact_headers"]
+
+#: The largest decoded body of a non-streaming answer (``max_response_size``).
+DEFAULT_MAX_RESPONSE_SIZE = 256 * 1024 * 1024
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -30,6 +33,8 @@ class HTTPRequest:
     headers: dict[str, str]
     body: bytes | None = None
     stream: bool = False
+    #: The largest decoded body accepted for a non-streaming answer (``None``: no limit).
+    max_body: int | None = DEFAULT_MAX_RESPONSE_SIZE
 
     def __repr__(self) -> str:
         size = "None" if self.body is None else f"<{len(self.body)} bytes>"
