@@ -96,6 +96,10 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "https_proxy",
         "ALL_PROXY",
         "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
     ):
         monkeypatch.delenv(name, raising=False)
 

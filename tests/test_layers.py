@@ -37,7 +37,17 @@ CORE = {
     "_raw",
 }
 #: The network layer, above the core.
-TRANSPORTS = {"_transport", "_net", "_sync_http", "_async_http", "_compat_transport", "transport"}
+TRANSPORTS = {
+    "_transport",
+    "_net",
+    "_proxy",
+    "_socks",
+    "_tls",
+    "_sync_http",
+    "_async_http",
+    "_compat_transport",
+    "transport",
+}
 #: The two client shells, on top.
 SHELLS = {"_client", "_async_client"}
 

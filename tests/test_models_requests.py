@@ -251,7 +251,7 @@ def test_unknown_stream_item_raises_typed_error(item: dict[str, Any]) -> None:
         (
             {"maximum_tokens": -1},
             InvalidArgumentError,
-            "maximum_tokens must be a positive int or None, got -1",
+            "maximum_tokens must be an int >= 0 or None, got -1",
         ),
         ({"maximum_tokens": True}, InvalidArgumentTypeError, "maximum_tokens"),
         ({"temperature": "hot"}, InvalidArgumentTypeError, "temperature must be a number"),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -31,7 +33,7 @@ from ._streaming import (
     StreamProcessor,
     _Holder,
 )
-from ._transport import AsyncResponse, AsyncTransport, check_transport
+from ._transport import AsyncResponse, AsyncTransport, check_tls, check_transport
 from ._wire import (
     as_list,
     build_request,
@@ -87,7 +89,7 @@ class AsyncClient(BaseClient):
 
     It can be built outside a running event loop; use ``async with AsyncClient(...)`` (it can
     be entered again after it was left) or ``await client.close()``. Constructing a client
-    does no network I/O.
+    does no network I/O. ``ssl_context=`` and ``cert=`` (keyword-only) as on :class:`Client`.
     """
 
     def __init__(
@@ -110,6 +112,8 @@ class AsyncClient(BaseClient):
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         transport: AsyncTransportProtocol | None = None,
         http_client: Any = None,
+        ssl_context: ssl.SSLContext | None = None,
+        cert: str | os.PathLike[str] | tuple[Any, Any] | None = None,
     ) -> None:
         self._setup(
             make_config(
@@ -134,6 +138,7 @@ class AsyncClient(BaseClient):
         # Transports over aiohttp/httpx/requests, made while a mocking library is active.
         self._mock_transports: dict[str, Any] = {}
         self._user_transport: Any = check_transport(transport, http_client, sync=False)
+        self._ssl_context, self._cert = check_tls(ssl_context, cert, self._user_transport)
 
     # ---------------------------------------------------------------- plumbing
 
@@ -149,6 +154,8 @@ class AsyncClient(BaseClient):
                 limit=self._limit,
                 verify_ssl=self._config.verify_ssl,
                 host=self._config.host,
+                ssl_context=self._ssl_context,
+                cert=self._cert,
             )
             self._transport_box[0] = transport
         return transport

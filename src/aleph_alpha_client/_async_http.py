@@ -11,6 +11,7 @@ Streams pause reading while more than 1 MiB of their body waits to be consumed.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator
@@ -28,14 +29,16 @@ from ._http11 import (
     timeout_error,
 )
 from ._net import (
+    Proxy,
+    ProxyRules,
     Target,
     connect_error,
     io_error,
     make_ssl_context,
-    parse_proxy,
     request_payload,
     split_url,
 )
+from ._socks import Socks5Handshake
 
 if TYPE_CHECKING:
     from ._config import Timeout
@@ -502,11 +505,20 @@ class AsyncHTTP:
     later, it drops the connections of the old one (without awaiting) and starts afresh.
     """
 
-    def __init__(self, *, limit: int, verify_ssl: bool, proxy: str | None) -> None:
+    def __init__(
+        self,
+        *,
+        limit: int,
+        verify_ssl: bool,
+        proxy: str | ProxyRules | None,
+        ssl_context: ssl.SSLContext | None = None,
+        cert: tuple[str, str | None] | None = None,
+    ) -> None:
         self._limit = max(1, limit)
         self._verify = verify_ssl
-        self._context: ssl.SSLContext | None = None
-        self._proxy = parse_proxy(proxy) if proxy else None
+        self._cert = cert
+        self._context: ssl.SSLContext | None = ssl_context
+        self._proxies = ProxyRules.coerce(proxy)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: dict[_Key, list[_Conn]] = {}
         self._all: set[_Conn] = set()
@@ -587,7 +599,12 @@ class AsyncHTTP:
         return False
 
     async def _acquire(
-        self, loop: asyncio.AbstractEventLoop, target: Target, connect: float | None, fresh: bool
+        self,
+        loop: asyncio.AbstractEventLoop,
+        target: Target,
+        proxy: Proxy | None,
+        connect: float | None,
+        fresh: bool,
     ) -> tuple[_Conn, bool, float]:
         """A connection, whether it was reused, and how long the limit made us wait."""
         key = target.key
@@ -614,7 +631,7 @@ class AsyncHTTP:
         conn = _Conn(loop, key)
         self._all.add(conn)
         try:
-            await self._open(loop, conn, target, connect)
+            await self._open(loop, conn, target, proxy, connect)
         except BaseException:
             self._discard(conn)
             raise
@@ -623,7 +640,7 @@ class AsyncHTTP:
     def _ssl(self) -> ssl.SSLContext:
         context = self._context
         if context is None:
-            context = self._context = make_ssl_context(self._verify)
+            context = self._context = make_ssl_context(self._verify, self._cert)
         return context
 
     async def _open(
@@ -631,13 +648,15 @@ class AsyncHTTP:
         loop: asyncio.AbstractEventLoop,
         conn: _Conn,
         target: Target,
+        proxy: Proxy | None,
         connect: float | None,
     ) -> None:
+        # one deadline for all of it: TCP, TLS to the proxy, CONNECT or SOCKS, TLS to the API
         try:
             if connect is None:
-                await self._open_inner(loop, conn, target)
+                await self._open_inner(loop, conn, target, proxy)
             else:
-                await asyncio.wait_for(self._open_inner(loop, conn, target), connect)
+                await asyncio.wait_for(self._open_inner(loop, conn, target, proxy), connect)
         except asyncio.TimeoutError as err:
             raise APITimeoutError(
                 f"connecting to {target.url} timed out", url=target.url, phase="connect"
@@ -646,9 +665,21 @@ class AsyncHTTP:
             raise connect_error(err, target.url) from err
 
     async def _open_inner(
-        self, loop: asyncio.AbstractEventLoop, conn: _Conn, target: Target
+        self, loop: asyncio.AbstractEventLoop, conn: _Conn, target: Target, proxy: Proxy | None
     ) -> None:
-        proxy = self._proxy
+        if proxy is not None and proxy.socks:
+            sock = await _socks_connect(loop, target, proxy)
+            try:
+                await loop.create_connection(
+                    lambda: conn,
+                    sock=sock,
+                    ssl=self._ssl() if target.scheme == "https" else None,
+                    server_hostname=target.host if target.scheme == "https" else None,
+                )
+            except BaseException:
+                sock.close()
+                raise
+            return
         if proxy is None:
             await loop.create_connection(
                 lambda: conn,
@@ -676,8 +707,11 @@ class AsyncHTTP:
         assert parser is not None
         if not 200 <= parser.status < 300:
             raise APIConnectionError(
-                f"proxy error for {target.url}: CONNECT answered {parser.status}",
+                f"proxy error for {target.url}: {proxy.shown} answered CONNECT with "
+                f"{parser.status}"
+                + (" (check the proxy credentials)" if parser.status == 407 else ""),
                 url=target.url,
+                retryable=parser.status != 407,  # wrong or missing credentials: not retried
             )
         conn.parser = None
         transport = await loop.start_tls(
@@ -704,13 +738,14 @@ class AsyncHTTP:
         """Send one attempt and read the head (and, unless streaming, the whole body)."""
         loop = self._bind()
         target = split_url(request.url)
-        payload = request_payload(request, target, self._proxy)
+        proxy = None if self._proxies is None else self._proxies.for_target(target)
+        payload = request_payload(request, target, proxy)
         deadline = None
         if not request.stream and timeout.total is not None:
             deadline = loop.time() + timeout.total
         # the time spent waiting for a free slot (the limit) is not part of the attempt: a
         # request queued past its deadline would be sent and then time out at once
-        conn, reused, waited = await self._acquire(loop, target, timeout.connect, False)
+        conn, reused, waited = await self._acquire(loop, target, proxy, timeout.connect, False)
         if deadline is not None:
             deadline += waited
         if reused:
@@ -718,7 +753,7 @@ class AsyncHTTP:
                 return await self._exchange(conn, True, target, request, payload, timeout, deadline)
             except _Stale:
                 pass
-            conn, reused, waited = await self._acquire(loop, target, timeout.connect, True)
+            conn, reused, waited = await self._acquire(loop, target, proxy, timeout.connect, True)
             if deadline is not None:
                 deadline += waited
         return await self._exchange(conn, False, target, request, payload, timeout, deadline)
@@ -782,3 +817,43 @@ class AsyncHTTP:
         data = conn.take()
         self._release(conn)
         return AsyncHTTPResponse(self, None, parser, url, data, timeout)
+
+
+async def _socks_connect(
+    loop: asyncio.AbstractEventLoop, target: Target, proxy: Proxy
+) -> socket.socket:
+    """A socket to ``target`` through a SOCKS5 proxy (handshake done; TLS not yet)."""
+    infos = await loop.getaddrinfo(proxy.host, proxy.port, type=socket.SOCK_STREAM)
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setblocking(False)
+        await loop.sock_connect(sock, address)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        host = target.host
+        if not proxy.remote_dns:
+            found = await loop.getaddrinfo(host, target.port, type=socket.SOCK_STREAM)
+            host = str(found[0][4][0])
+        handshake = Socks5Handshake(
+            host,
+            target.port,
+            username=proxy.username,
+            password=proxy.password,
+            shown=proxy.shown,
+            url=target.url,
+        )
+        out = handshake.start()
+        while not handshake.done:
+            if out:
+                await loop.sock_sendall(sock, out)
+            data = b""
+            while len(data) < handshake.need:
+                piece = await loop.sock_recv(sock, handshake.need - len(data))
+                if not piece:
+                    break
+                data += piece
+            out = handshake.receive(data)
+    except BaseException:
+        sock.close()
+        raise
+    return sock

@@ -68,6 +68,12 @@ class BaseClient:
     # Pickling carries the configuration (token included), never the pool or its sockets: the
     # unpickled client opens its own connections on first use.
     def __getstate__(self) -> dict[str, Any]:
+        if self.__dict__.get("_ssl_context") is not None:
+            raise InvalidArgumentTypeError(
+                "ssl_context: a client made with an ssl.SSLContext cannot be pickled (an "
+                "SSLContext cannot be); pass cert= and a CA bundle (REQUESTS_CA_BUNDLE or "
+                "SSL_CERT_FILE) instead, or build the client in the worker"
+            )
         state = self.__dict__.copy()
         if "_transport_box" in state:
             state["_transport_box"] = [None]

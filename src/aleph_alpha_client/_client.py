@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import ssl
 import threading
 import time
 from collections.abc import Generator, Iterator, Mapping, Sequence
@@ -32,7 +34,7 @@ from ._streaming import (
     StreamProcessor,
     _Holder,
 )
-from ._transport import SyncResponse, SyncTransport, check_transport
+from ._transport import SyncResponse, SyncTransport, check_tls, check_transport
 from ._wire import (
     as_list,
     build_request,
@@ -93,6 +95,11 @@ class Client(BaseClient):
     ``https://api.aleph-alpha.com``, the token to ``ALEPH_ALPHA_API_KEY`` or ``AA_TOKEN``.
     Constructing a client does no network I/O. Use it as a context manager or call
     :meth:`close`. Thread-safe: one client can serve many threads.
+
+    Keyword-only TLS settings of the built-in transport: ``ssl_context=`` (an
+    ``ssl.SSLContext``, e.g. trusting a private CA) or ``cert=`` (a client certificate for
+    mTLS: a PEM path or ``(cert, key)``). Proxies come from ``HTTP(S)_PROXY`` / ``ALL_PROXY`` /
+    ``NO_PROXY``. See docs/deployment.md.
     """
 
     def __init__(
@@ -115,6 +122,8 @@ class Client(BaseClient):
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         transport: SyncTransportProtocol | None = None,
         http_client: Any = None,
+        ssl_context: ssl.SSLContext | None = None,
+        cert: str | os.PathLike[str] | tuple[Any, Any] | None = None,
     ) -> None:
         self._setup(
             make_config(
@@ -139,6 +148,7 @@ class Client(BaseClient):
         # Transports over requests/httpx, made while a mocking library is active (see _mocks).
         self._mock_transports: dict[str, Any] = {}
         self._user_transport: Any = check_transport(transport, http_client, sync=True)
+        self._ssl_context, self._cert = check_tls(ssl_context, cert, self._user_transport)
 
     # ---------------------------------------------------------------- plumbing
 
@@ -178,6 +188,8 @@ class Client(BaseClient):
                 pool_size=self._pool_size,
                 verify_ssl=self._config.verify_ssl,
                 host=self._config.host,
+                ssl_context=self._ssl_context,
+                cert=self._cert,
             )
             self._transport_box[0] = transport
         return transport

@@ -201,10 +201,14 @@ def path_segment(value: str) -> str:
 
 
 def resolve_token(token: str | None) -> str:
-    """The token from the argument, ``ALEPH_ALPHA_API_KEY`` or ``AA_TOKEN``."""
+    """The token from the argument, ``ALEPH_ALPHA_API_KEY`` or ``AA_TOKEN``.
+
+    An empty string passed explicitly is kept, as the official client keeps it (it is sent as
+    ``Authorization: Bearer `` and the API answers 401).
+    """
     if token is None:
         token = os.environ.get("ALEPH_ALPHA_API_KEY") or os.environ.get("AA_TOKEN")
-    if token is None or token == "":
+    if token is None:
         raise AlephAlphaError(
             "no API token: pass Client(token=...) or set ALEPH_ALPHA_API_KEY (or AA_TOKEN)"
         )

@@ -275,11 +275,16 @@ def status_error(
 
 
 class APIConnectionError(APIError, ConnectionError):
-    """The request did not get an answer: connection refused, reset, DNS failure, ..."""
+    """The request did not get an answer: connection refused, reset, DNS failure, ...
 
-    def __init__(self, message: str, *, url: str | None = None) -> None:
+    ``retryable`` is False for failures a retry cannot mend (a TLS certificate that fails
+    verification, a client certificate the server refuses): those are raised at once.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, retryable: bool = True) -> None:
         super().__init__(message)
         self.url = url
+        self.retryable = retryable
 
 
 class APITimeoutError(APIConnectionError, TimeoutError):

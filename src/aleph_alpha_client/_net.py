@@ -6,12 +6,11 @@ and protocol errors to our typed errors. Neither transport imports the other: bo
 
 from __future__ import annotations
 
-import base64
 import os
 import socket
 import ssl
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from ._exceptions import (
     APIConnectionError,
@@ -20,6 +19,8 @@ from ._exceptions import (
     InvalidArgumentError,
 )
 from ._http11 import IncompleteBodyError, ProtocolError, serialize_request
+from ._proxy import Proxy, ProxyRules, parse_proxy
+from ._tls import describe_verify_error, rejected_by_server
 
 if TYPE_CHECKING:
     from ._request import HTTPRequest
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CA_BUNDLE_VARIABLES",
     "Proxy",
+    "ProxyRules",
     "Target",
     "connect_error",
     "io_error",
@@ -34,6 +36,7 @@ __all__ = [
     "parse_proxy",
     "request_payload",
     "split_url",
+    "tls_error",
 ]
 
 _Key = tuple[str, str, int]
@@ -83,42 +86,9 @@ def split_url(url: str) -> Target:
     return target
 
 
-class Proxy:
-    """A proxy from the environment: where it listens and its ``Proxy-Authorization``."""
-
-    __slots__ = ("auth", "host", "port", "tls")
-
-    def __init__(self, host: str, port: int, auth: str | None, tls: bool) -> None:
-        self.host = host
-        self.port = port
-        self.auth = auth
-        self.tls = tls
-
-
-def parse_proxy(url: str) -> Proxy:
-    """Parse a proxy URL like ``http://user:pass@proxy:3128`` (scheme defaults to http)."""
-    if "://" not in url:
-        url = "http://" + url
-    parts = urlsplit(url)
-    if not parts.hostname:
-        raise InvalidArgumentError("proxy: no host in the proxy URL from the environment")
-    tls = parts.scheme.lower() == "https"
-    try:
-        port = parts.port or (443 if tls else 80)
-    except ValueError as err:
-        raise InvalidArgumentError("proxy: bad port in the proxy URL") from err
-    auth = None
-    if parts.username is not None:
-        user = unquote(parts.username)
-        password = unquote(parts.password or "")
-        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        auth = "Basic " + token
-    return Proxy(parts.hostname, port, auth, tls)
-
-
 def request_payload(request: HTTPRequest, target: Target, proxy: Proxy | None) -> bytes:
     """The bytes of a request: absolute-form through an http proxy, origin-form otherwise."""
-    if proxy is not None and target.scheme == "http":
+    if proxy is not None and target.scheme == "http" and not proxy.socks:
         extra = {"Proxy-Authorization": proxy.auth} if proxy.auth else None
         return serialize_request(
             request.method, request.url, target.authority, request.headers, request.body, extra
@@ -132,10 +102,10 @@ def request_payload(request: HTTPRequest, target: Target, proxy: Proxy | None) -
 CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 
-def make_ssl_context(verify: bool) -> ssl.SSLContext:
+def make_ssl_context(verify: bool, cert: tuple[str, str | None] | None = None) -> ssl.SSLContext:
     """The TLS context of a transport (made once).
 
-    It trusts the system's CA store (OpenSSL also reads ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``)
+    ``cert`` is a client certificate (and key) for mutual TLS. It trusts the system's CA store (OpenSSL also reads ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``)
     and, when set, the bundle named by ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE``, so a
     corporate CA configured for the official client keeps working.
     """
@@ -154,6 +124,13 @@ def make_ssl_context(verify: bool) -> ssl.SSLContext:
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+    if cert is not None:
+        try:
+            context.load_cert_chain(cert[0], cert[1])
+        except (OSError, ssl.SSLError) as err:
+            raise InvalidArgumentError(
+                f"cert: cannot load the client certificate ({err})"
+            ) from None
     return context
 
 
@@ -165,6 +142,14 @@ def _short(err: BaseException) -> str:
     return text if len(text) < 300 else text[:300] + "..."
 
 
+def tls_error(err: ssl.SSLError, url: str) -> APIConnectionError:
+    """A TLS failure; the server refusing our client certificate is not retried."""
+    rejected = rejected_by_server(err)
+    if rejected is not None:
+        return APIConnectionError(f"{rejected} ({url}; not retried)", url=url, retryable=False)
+    return APIConnectionError(f"TLS error talking to {url}: {_short(err)}", url=url)
+
+
 def connect_error(err: BaseException, url: str) -> APIConnectionError:
     """Map an error while opening a connection (DNS, TCP, TLS, proxy)."""
     if isinstance(err, APIConnectionError):
@@ -173,8 +158,13 @@ def connect_error(err: BaseException, url: str) -> APIConnectionError:
         return APIConnectionError(f"could not resolve the host of {url}", url=url)
     if isinstance(err, TimeoutError):
         return APITimeoutError(f"connecting to {url} timed out", url=url, phase="connect")
+    if isinstance(err, ssl.SSLCertVerificationError):
+        host = urlsplit(url).hostname or url
+        return APIConnectionError(
+            f"{describe_verify_error(err, host)} ({url}; not retried)", url=url, retryable=False
+        )
     if isinstance(err, ssl.SSLError):
-        return APIConnectionError(f"TLS error talking to {url}: {_short(err)}", url=url)
+        return tls_error(err, url)
     if isinstance(err, ProtocolError):
         return APIConnectionError(f"malformed answer from the proxy for {url}: {err}", url=url)
     return APIConnectionError(f"could not connect to {url}: {_short(err)}", url=url)
@@ -199,7 +189,7 @@ def io_error(
     if isinstance(err, ProtocolError):
         return APIConnectionError(f"malformed HTTP answer from {url}: {err}", url=url)
     if isinstance(err, ssl.SSLError):
-        return APIConnectionError(f"TLS error talking to {url}: {_short(err)}", url=url)
+        return tls_error(err, url)
     if streaming and isinstance(err, (ConnectionResetError, BrokenPipeError)):
         return IncompleteStreamError(f"the connection broke in the middle of the stream ({url})")
     return APIConnectionError(f"connection to {url} failed: {_short(err)}", url=url)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-__all__ = ["DEFAULT_MAX_RESPONSE_SIZE", "HTTPRequest", "proxy_for", "redact_headers"]
+__all__ = ["DEFAULT_MAX_RESPONSE_SIZE", "HTTPRequest", "redact_headers"]
 
 #: The largest decoded body of a non-streaming answer (``max_response_size``).
 DEFAULT_MAX_RESPONSE_SIZE = 256 * 1024 * 1024
@@ -43,17 +42,3 @@ class HTTPRequest:
             f"HTTPRequest(method={self.method!r}, url={self.url!r}, "
             f"headers={redact_headers(self.headers)!r}, body={size}, stream={self.stream!r})"
         )
-
-
-def proxy_for(url: str) -> str | None:
-    """The proxy the environment (HTTP(S)_PROXY, NO_PROXY) asks for ``url``, if any."""
-    import urllib.request  # stdlib, but slow to import: only when a transport is built
-
-    parts = urlsplit(url)
-    proxies = urllib.request.getproxies_environment()
-    proxy = proxies.get(parts.scheme)
-    if not proxy:
-        return None
-    if urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):  # type: ignore[attr-defined]
-        return None
-    return proxy

@@ -124,7 +124,7 @@ class RetryPolicy:
         self, attempt: int, error: APIConnectionError, retries: int | None = None
     ) -> float | None:
         """Wait before retrying after a transport failure, or None."""
-        if not self._can_retry(attempt, retries):
+        if not getattr(error, "retryable", True) or not self._can_retry(attempt, retries):
             return None
         if isinstance(error, APITimeoutError) and getattr(error, "phase", "read") == "read":
             if not self.retry_read_timeouts:

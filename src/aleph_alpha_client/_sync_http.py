@@ -15,7 +15,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._exceptions import (
     APIConnectionError,
@@ -32,6 +32,7 @@ from ._http11 import (
 )
 from ._net import (
     Proxy,
+    ProxyRules,
     Target,
     connect_error,
     io_error,
@@ -40,6 +41,8 @@ from ._net import (
     request_payload,
     split_url,
 )
+from ._socks import Socks5Handshake
+from ._tls import TLSOverTLS
 
 if TYPE_CHECKING:
     from ._config import Timeout
@@ -72,6 +75,8 @@ def _still_open(sock: socket.socket) -> bool:
             return False
     if not readable:
         return True
+    if isinstance(sock, TLSOverTLS):
+        return sock.still_open()
     if not isinstance(sock, ssl.SSLSocket):
         return False
     timeout = sock.gettimeout()
@@ -280,11 +285,20 @@ class SyncHTTPResponse:
 class SyncHTTP:
     """A pool of keep-alive connections shared by a client and its copies; thread-safe."""
 
-    def __init__(self, *, pool_size: int, verify_ssl: bool, proxy: str | None) -> None:
+    def __init__(
+        self,
+        *,
+        pool_size: int,
+        verify_ssl: bool,
+        proxy: str | ProxyRules | None,
+        ssl_context: ssl.SSLContext | None = None,
+        cert: tuple[str, str | None] | None = None,
+    ) -> None:
         self._pool_size = max(0, pool_size)
         self._verify = verify_ssl
-        self._context: ssl.SSLContext | None = None
-        self._proxy = parse_proxy(proxy) if proxy else None
+        self._cert = cert
+        self._context: ssl.SSLContext | None = ssl_context
+        self._proxies = ProxyRules.coerce(proxy)
         self._idle: dict[_Key, list[socket.socket]] = {}
         self._lock = threading.Lock()
 
@@ -333,22 +347,39 @@ class SyncHTTP:
     def _ssl(self) -> ssl.SSLContext:
         context = self._context
         if context is None:
-            context = self._context = make_ssl_context(self._verify)
+            context = self._context = make_ssl_context(self._verify, self._cert)
         return context
 
-    def _connect(self, target: Target, timeout: float | None) -> socket.socket:
-        proxy = self._proxy
-        host, port = (target.host, target.port) if proxy is None else (proxy.host, proxy.port)
-        sock: socket.socket | None = None
+    def _connect(self, target: Target, proxy: Proxy | None, timeout: float | None) -> Any:
+        """A connection to ``target`` (through ``proxy``), opened within ``timeout`` seconds.
+
+        The whole of it (TCP, TLS to the proxy, CONNECT or the SOCKS handshake, TLS to the
+        API) is under one deadline: a proxy that answers a byte at a time cannot hold it.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        sock: Any = None
         try:
-            sock = socket.create_connection((host, port), timeout=timeout)
+            if proxy is None:
+                sock = socket.create_connection((target.host, target.port), timeout=timeout)
+            else:
+                sock = socket.create_connection((proxy.host, proxy.port), timeout=timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if proxy is not None and proxy.tls:
-                sock = self._ssl().wrap_socket(sock, server_hostname=proxy.host)
+            if proxy is not None:
+                if proxy.tls:
+                    sock.settimeout(_left(deadline))
+                    sock = self._ssl().wrap_socket(sock, server_hostname=proxy.host)
+                if proxy.socks:
+                    self._socks(sock, target, proxy, deadline)
+                elif target.scheme == "https":
+                    self._tunnel(sock, target, proxy, deadline)
             if target.scheme == "https":
-                if proxy is not None:
-                    self._tunnel(sock, target, proxy)
-                sock = self._ssl().wrap_socket(sock, server_hostname=target.host)
+                sock.settimeout(_left(deadline))
+                if isinstance(sock, ssl.SSLSocket):  # TLS to the API inside TLS to the proxy
+                    inner = TLSOverTLS(sock, self._ssl(), target.host)
+                    sock = inner
+                    inner.do_handshake()
+                else:
+                    sock = self._ssl().wrap_socket(sock, server_hostname=target.host)
             return sock
         except (OSError, ProtocolError) as err:
             if sock is not None:
@@ -359,21 +390,57 @@ class SyncHTTP:
                 _close(sock)
             raise
 
-    def _tunnel(self, sock: socket.socket, target: Target, proxy: Proxy) -> None:
+    def _tunnel(
+        self, sock: socket.socket, target: Target, proxy: Proxy, deadline: float | None
+    ) -> None:
         authority = f"{target.authority_host}:{target.port}"
         extra = {"Proxy-Authorization": proxy.auth} if proxy.auth else None
+        sock.settimeout(_left(deadline))
         sock.sendall(serialize_request("CONNECT", authority, authority, {}, None, extra))
         parser = ResponseParser("CONNECT")
         while not parser.head_done:
+            sock.settimeout(_left(deadline))
             data = sock.recv(_RECV)
             if not data:
                 parser.feed_eof()
             parser.feed(data)
         if not 200 <= parser.status < 300:
             raise APIConnectionError(
-                f"proxy error for {target.url}: CONNECT answered {parser.status}",
+                f"proxy error for {target.url}: {proxy.shown} answered CONNECT with "
+                f"{parser.status}"
+                + (" (check the proxy credentials)" if parser.status == 407 else ""),
                 url=target.url,
+                retryable=parser.status != 407,  # wrong or missing credentials: not retried
             )
+
+    def _socks(
+        self, sock: socket.socket, target: Target, proxy: Proxy, deadline: float | None
+    ) -> None:
+        host = target.host
+        if not proxy.remote_dns:
+            sock.settimeout(_left(deadline))
+            host = str(socket.getaddrinfo(host, target.port, type=socket.SOCK_STREAM)[0][4][0])
+        handshake = Socks5Handshake(
+            host,
+            target.port,
+            username=proxy.username,
+            password=proxy.password,
+            shown=proxy.shown,
+            url=target.url,
+        )
+        out = handshake.start()
+        while not handshake.done:
+            sock.settimeout(_left(deadline))
+            if out:
+                sock.sendall(out)
+            data = b""
+            while len(data) < handshake.need:
+                sock.settimeout(_left(deadline))
+                piece = sock.recv(handshake.need - len(data))
+                if not piece:
+                    break
+                data += piece
+            out = handshake.receive(data)
 
     # -------------------------------------------------------------- send
 
@@ -381,7 +448,8 @@ class SyncHTTP:
         """Send one attempt and read the head (and, unless streaming, the whole body)."""
         started = time.monotonic()
         target = split_url(request.url)
-        payload = request_payload(request, target, self._proxy)
+        proxy = None if self._proxies is None else self._proxies.for_target(target)
+        payload = request_payload(request, target, proxy)
         deadline = None
         if not request.stream and timeout.total is not None:
             deadline = started + timeout.total
@@ -391,7 +459,7 @@ class SyncHTTP:
                 return self._exchange(sock, True, target, request, payload, timeout, deadline)
             except _Stale:
                 pass
-        sock = self._connect(target, timeout.connect)
+        sock = self._connect(target, proxy, timeout.connect)
         return self._exchange(sock, False, target, request, payload, timeout, deadline)
 
     def _exchange(
@@ -487,6 +555,16 @@ class SyncHTTP:
         body_bytes = parts[0] if len(parts) == 1 else b"".join(parts)
         del parts
         return SyncHTTPResponse(self, target.key, None, parser, url, body_bytes, b"", timeout)
+
+
+def _left(deadline: float | None) -> float | None:
+    """The seconds left before a connect deadline (TimeoutError once it passed)."""
+    if deadline is None:
+        return None
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("connect deadline passed")
+    return remaining
 
 
 def _limit(read: float | None, deadline: float | None, url: str) -> float | None:

@@ -18,10 +18,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ._config import Timeout
 from ._exceptions import InvalidArgumentError, InvalidArgumentTypeError
-from ._request import HTTPRequest, proxy_for
+from ._request import HTTPRequest
 
 if TYPE_CHECKING:
+    import ssl
+
     from ._async_http import AsyncHTTP
+    from ._proxy import ProxyRules
     from ._sync_http import SyncHTTP
 
 __all__ = [
@@ -30,8 +33,18 @@ __all__ = [
     "HTTPRequest",
     "SyncResponse",
     "SyncTransport",
+    "check_tls",
     "check_transport",
 ]
+
+
+def _proxy_rules() -> ProxyRules | None:
+    """The proxy rules of the environment (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY), read once
+    per transport and applied per request target; None when no proxy is configured."""
+    from ._proxy import ProxyRules
+
+    rules = ProxyRules.from_environment()
+    return None if rules.empty else rules
 
 
 class SyncResponse(Protocol):
@@ -69,11 +82,23 @@ class AsyncResponse(Protocol):
 class SyncTransport:
     """A keep-alive connection pool shared by a client and its ``with_options`` copies."""
 
-    def __init__(self, *, pool_size: int, verify_ssl: bool, host: str) -> None:
+    def __init__(
+        self,
+        *,
+        pool_size: int,
+        verify_ssl: bool,
+        host: str,
+        ssl_context: ssl.SSLContext | None = None,
+        cert: tuple[str, str | None] | None = None,
+    ) -> None:
         from ._sync_http import SyncHTTP
 
         self._http: SyncHTTP = SyncHTTP(
-            pool_size=pool_size, verify_ssl=verify_ssl, proxy=proxy_for(host)
+            pool_size=pool_size,
+            verify_ssl=verify_ssl,
+            proxy=_proxy_rules(),
+            ssl_context=ssl_context,
+            cert=cert,
         )
         self.send = self._http.send  # type: ignore[method-assign]
 
@@ -94,10 +119,24 @@ class AsyncTransport:
     sockets when it is garbage-collected.
     """
 
-    def __init__(self, *, limit: int, verify_ssl: bool, host: str) -> None:
+    def __init__(
+        self,
+        *,
+        limit: int,
+        verify_ssl: bool,
+        host: str,
+        ssl_context: ssl.SSLContext | None = None,
+        cert: tuple[str, str | None] | None = None,
+    ) -> None:
         from ._async_http import AsyncHTTP
 
-        self._http: AsyncHTTP = AsyncHTTP(limit=limit, verify_ssl=verify_ssl, proxy=proxy_for(host))
+        self._http: AsyncHTTP = AsyncHTTP(
+            limit=limit,
+            verify_ssl=verify_ssl,
+            proxy=_proxy_rules(),
+            ssl_context=ssl_context,
+            cert=cert,
+        )
         self.send = self._http.send  # type: ignore[method-assign]
 
     async def send(self, request: HTTPRequest, timeout: Timeout) -> AsyncResponse:
@@ -138,3 +177,22 @@ def check_transport(transport: Any, http_client: Any, *, sync: bool) -> Any:
             f"transport: {'Client' if sync else 'AsyncClient'} needs a transport with {kind}"
         )
     return transport
+
+
+def check_tls(ssl_context: Any, cert: Any, user_transport: Any) -> tuple[Any, Any]:
+    """``ssl_context=`` and ``cert=`` checked (files loaded once); they need our transport."""
+    from ._tls import check_cert, check_ssl_context
+
+    context = check_ssl_context(ssl_context)
+    pair = check_cert(cert)
+    if context is not None and pair is not None:
+        raise InvalidArgumentError(
+            "ssl_context, cert: pass one of them (load the certificate into your context with "
+            "context.load_cert_chain(...))"
+        )
+    if user_transport is not None and (context is not None or pair is not None):
+        raise InvalidArgumentError(
+            "ssl_context, cert: they configure the built-in transport; configure TLS on the "
+            "transport or http_client you pass instead"
+        )
+    return context, pair

@@ -224,7 +224,8 @@ def redirect(request: HTTPRequest, status: int, headers: Mapping[str, str]) -> H
     """The request to send after a redirect, or None when ``status`` is not one.
 
     307/308 keep the method and body; 301/302/303 become a GET. The Authorization header is
-    dropped when the redirect leaves the original scheme, host or port.
+    dropped when the redirect leaves the original scheme, host or port, except for an upgrade
+    from ``http://`` to ``https://`` on the same host with default ports (as requests does).
     """
     if status not in _REDIRECTS:
         return None
@@ -266,7 +267,7 @@ def redirect(request: HTTPRequest, status: int, headers: Mapping[str, str]) -> H
             path=quote(new.path, safe=_URL_SAFE), query=quote(new.query, safe=_URL_SAFE + "?")
         ).geturl()
     new_headers = dict(request.headers)
-    if (old.scheme, old.hostname, old_port) != (new.scheme, new.hostname, new_port):
+    if not _keeps_token(old.scheme, old.hostname, old_port, new.scheme, new.hostname, new_port):
         for key in list(new_headers):
             if key.lower() == "authorization":
                 del new_headers[key]
@@ -277,6 +278,27 @@ def redirect(request: HTTPRequest, status: int, headers: Mapping[str, str]) -> H
             if key.lower() == "content-type":
                 del new_headers[key]
     return HTTPRequest(method, url, new_headers, body, request.stream, request.max_body)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _keeps_token(
+    old_scheme: str,
+    old_host: str | None,
+    old_port: int | None,
+    new_scheme: str,
+    new_host: str | None,
+    new_port: int | None,
+) -> bool:
+    """Whether a redirect stays with the origin the token was meant for."""
+    if old_host != new_host:
+        return False
+    old_port = old_port or _DEFAULT_PORTS.get(old_scheme)
+    new_port = new_port or _DEFAULT_PORTS.get(new_scheme)
+    if (old_scheme, new_scheme, old_port, new_port) == ("http", "https", 80, 443):
+        return True  # the upgrade to TLS on the same host
+    return (old_scheme, old_port) == (new_scheme, new_port)
 
 
 def redirect_error(status: int, headers: Mapping[str, str], url: str) -> APIResponseValidationError:

@@ -168,7 +168,8 @@ class CompletionRequest:
         uses its default, as with the official client (LangChain passes ``None`` for some).
         """
         _check_prompt("prompt", self.prompt)
-        _check_int("maximum_tokens", self.maximum_tokens, minimum=1, optional=True)
+        # 0 is valid: with echo=True it scores the prompt without generating
+        _check_int("maximum_tokens", self.maximum_tokens, minimum=0, optional=True)
         _check_number("temperature", self.temperature, minimum=0, optional=True)
         _check_int("top_k", self.top_k, minimum=0, optional=True)
         _check_number("top_p", self.top_p, minimum=0, maximum=1, optional=True)

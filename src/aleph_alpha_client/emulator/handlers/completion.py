@@ -11,6 +11,7 @@ from ..models import ModelInfo
 from .common import (
     _STREAM_TOKENS_PER_EVENT,
     Response,
+    _bad,
     _bool,
     _Context,
     _limit,
@@ -35,10 +36,12 @@ def _complete(payload: dict[str, Any], ctx: _Context) -> Response:
     model = ctx.model(payload, "complete", what="completions")
     prompt = _parse_prompt(payload.get("prompt"))
     _require_image_support(model, prompt.images)
-    maximum_tokens = _opt_int(payload, "maximum_tokens", 1)
+    maximum_tokens = _opt_int(payload, "maximum_tokens", 0)
     n = _n(payload)
     log_probs = _opt_int(payload, "log_probs", 0)
     echo = _bool(payload, "echo")
+    if maximum_tokens == 0 and not echo:  # 0 scores the prompt: only with echo
+        raise _bad("field `maximum_tokens` may be 0 only with `echo: true`")
     want_tokens = _bool(payload, "tokens")
     raw = _bool(payload, "raw_completion")
     stops = [s for s in _str_list(payload, "stop_sequences") if s]
