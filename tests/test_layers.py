@@ -34,6 +34,7 @@ CORE = {
     "_tracing",
     "_mocks",
     "_multipart",
+    "_raw",
 }
 #: The network layer, above the core.
 TRANSPORTS = {

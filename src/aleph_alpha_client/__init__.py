@@ -41,6 +41,7 @@ from ._exceptions import (
     UnknownStatusError,
     UnprocessableEntityError,
 )
+from ._raw import RawResponse
 from ._streaming import AsyncStream, Stream
 from .chat import (
     ChatChoice,
@@ -201,6 +202,7 @@ __all__ = [
     "PromptTemplate",
     "QuotaError",
     "RateLimitError",
+    "RawResponse",
     "ReasoningChunk",
     "RequestTimeoutError",
     "RerankRequest",

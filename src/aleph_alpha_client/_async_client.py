@@ -26,6 +26,7 @@ from ._exceptions import (
     StreamEventError,
 )
 from ._mocks import async_route
+from ._raw import AsyncWithRawResponse, finish
 from ._request import HTTPRequest
 from ._streaming import (
     AsyncStream,
@@ -210,7 +211,7 @@ class AsyncClient(BaseClient):
             model,
             request_type=endpoint.request_type,
         )
-        observer = _tracing.start(endpoint.path, model, request)
+        observer = _tracing.start(endpoint.path, model, request, self._config.host)
         try:
             result: R = await self._fetch_json(http, endpoint.parse)
         except BaseException as error:
@@ -223,14 +224,14 @@ class AsyncClient(BaseClient):
         return result
 
     async def _fetch_json(self, http: HTTPRequest, parse: Any) -> Any:
-        response, _ = await self._send(http)
+        response, attempt = await self._send(http)
         body = await response.read()
         data = parse_json(response.status, response.headers, body)
-        return parse_model(parse, data, response.status, body)
+        return finish(parse_model(parse, data, response.status, body), response, attempt)
 
     async def _fetch_text(self, http: HTTPRequest) -> str:
-        response, _ = await self._send(http)
-        return parse_text(response.status, await response.read())
+        response, attempt = await self._send(http)
+        return finish(parse_text(response.status, await response.read()), response, attempt)
 
     def _stream(
         self, endpoint: ep.StreamingEndpoint[R, ItemT], request: Any, model: str
@@ -280,7 +281,8 @@ class AsyncClient(BaseClient):
                     raise step.error
                 await asyncio.sleep(step.seconds)
 
-        return AsyncStream(run)
+        observer = _tracing.start_stream(endpoint.path, model, request, self._config.host)
+        return AsyncStream(run, observer)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -306,6 +308,12 @@ class AsyncClient(BaseClient):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    @property
+    def with_raw_response(self) -> AsyncWithRawResponse:
+        """The API methods returning a :class:`RawResponse` (status, headers, request id):
+        ``await client.with_raw_response.chat(request, model)``; ``.parse()`` gives the answer."""
+        return AsyncWithRawResponse(self)
 
     # ---------------------------------------------------------------- the API
 

@@ -30,6 +30,7 @@ from typing import Generic, Protocol, TypeVar, Union
 
 from . import _tracing
 from ._exceptions import APIConnectionError, IncompleteStreamError, StreamEventError
+from ._raw import request_id_of
 from ._request import HTTPRequest, redact_headers
 from ._retry import RetryPolicy
 from ._wire import MAX_REDIRECTS, error_for_status, redirect, redirect_error
@@ -37,6 +38,14 @@ from ._wire import MAX_REDIRECTS, error_for_status, redirect, redirect_error
 __all__ = ["AttemptDriver", "Done", "Raise", "Read", "Send", "Sleep", "Step"]
 
 logger = logging.getLogger("aleph_alpha_client")
+
+
+def _log_extra(headers: Mapping[str, str] | None, attempt: int) -> dict[str, object]:
+    """The ``request_id`` and ``attempt`` (1-based) that every log line of a call carries."""
+    return {
+        "request_id": None if headers is None else request_id_of(headers),
+        "attempt": attempt + 1,
+    }
 
 
 class _Response(Protocol):
@@ -110,7 +119,7 @@ class AttemptDriver(Generic[ResponseT]):
     is sent again keeps counting, so ``max_retries`` bounds all its attempts together.
     """
 
-    __slots__ = ("_origin", "_redirects", "attempt", "policy", "request")
+    __slots__ = ("_headers", "_origin", "_redirects", "attempt", "policy", "request")
 
     def __init__(self, request: HTTPRequest, policy: RetryPolicy, attempt: int = 0) -> None:
         self._origin = request
@@ -118,6 +127,7 @@ class AttemptDriver(Generic[ResponseT]):
         self.policy = policy
         self.attempt = attempt
         self._redirects = 0
+        self._headers: Mapping[str, str] | None = None  # of the last response (for logs)
 
     def start(self) -> Send:
         """The next attempt: send the current request."""
@@ -130,12 +140,14 @@ class AttemptDriver(Generic[ResponseT]):
         if delay is None:
             return Raise(error)
         logger.info(
-            "%s %s failed (%s); retry %d in %.2fs",
+            "[attempt %d, request id -] %s %s failed (%s); retry %d in %.2fs",
+            self.attempt + 1,
             self.request.method,
             self.request.url,
             error,
             self.attempt + 1,
             delay,
+            extra=_log_extra(None, self.attempt),
         )
         self.attempt += 1
         return Sleep(delay)
@@ -143,14 +155,18 @@ class AttemptDriver(Generic[ResponseT]):
     def received(self, response: ResponseT) -> Step[ResponseT]:
         """A response arrived: done, follow a redirect, read an error body, or raise."""
         status = response.status
+        self._headers = response.headers
         if logger.isEnabledFor(logging.DEBUG):
+            extra = _log_extra(response.headers, self.attempt)
             logger.debug(
-                "%s %s -> %d (attempt %d; request headers %s)",
+                "[attempt %d, request id %s] %s %s -> %d (request headers %s)",
+                self.attempt + 1,
+                extra["request_id"] or "-",
                 self.request.method,
                 self.request.url,
                 status,
-                self.attempt + 1,
                 redact_headers(self.request.headers),
+                extra=extra,
             )
         if status < 300:
             return Done(response)
@@ -174,13 +190,17 @@ class AttemptDriver(Generic[ResponseT]):
         delay = self.policy.delay_for_status(self.attempt, status, headers)
         if delay is None:
             return Raise(error_for_status(status, headers, body, self.request.url))
+        extra = _log_extra(headers, self.attempt)
         logger.info(
-            "%s %s -> %d; retry %d in %.2fs",
+            "[attempt %d, request id %s] %s %s -> %d; retry %d in %.2fs",
+            self.attempt + 1,
+            extra["request_id"] or "-",
             self.request.method,
             self.request.url,
             status,
             self.attempt + 1,
             delay,
+            extra=extra,
         )
         self.attempt += 1
         return Sleep(delay)
@@ -195,11 +215,16 @@ class AttemptDriver(Generic[ResponseT]):
         delay = self.policy.delay_for_stream_error(self.attempt, error)
         if delay is None:
             return Raise(error)
+        extra = _log_extra(self._headers, self.attempt)
         logger.info(
-            "stream error before the first token (%s); retry %d in %.2fs",
+            "[attempt %d, request id %s] stream error before the first token (%s); "
+            "retry %d in %.2fs",
+            self.attempt + 1,
+            extra["request_id"] or "-",
             error,
             self.attempt + 1,
             delay,
+            extra=extra,
         )
         self.attempt += 1
         self.request = self._origin

@@ -27,6 +27,7 @@ from ._exceptions import (
     StreamEventError,
 )
 from ._mocks import sync_route
+from ._raw import WithRawResponse, finish
 from ._request import HTTPRequest
 from ._streaming import (
     Stream,
@@ -229,7 +230,7 @@ class Client(BaseClient):
             model,
             request_type=endpoint.request_type,
         )
-        observer = _tracing.start(endpoint.path, model, request)
+        observer = _tracing.start(endpoint.path, model, request, self._config.host)
         try:
             result: R = self._fetch_json(http, endpoint.parse)
         except BaseException as error:
@@ -242,14 +243,14 @@ class Client(BaseClient):
         return result
 
     def _fetch_json(self, http: HTTPRequest, parse: Any) -> Any:
-        response, _ = self._send(http)
+        response, attempt = self._send(http)
         body = response.read()
         data = parse_json(response.status, response.headers, body)
-        return parse_model(parse, data, response.status, body)
+        return finish(parse_model(parse, data, response.status, body), response, attempt)
 
     def _fetch_text(self, http: HTTPRequest) -> str:
-        response, _ = self._send(http)
-        return parse_text(response.status, response.read())
+        response, attempt = self._send(http)
+        return finish(parse_text(response.status, response.read()), response, attempt)
 
     def _stream(
         self, endpoint: ep.StreamingEndpoint[R, ItemT], request: Any, model: str
@@ -299,7 +300,8 @@ class Client(BaseClient):
                     raise step.error
                 time.sleep(step.seconds)
 
-        return Stream(run)
+        observer = _tracing.start_stream(endpoint.path, model, request, self._config.host)
+        return Stream(run, observer)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -319,6 +321,12 @@ class Client(BaseClient):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def with_raw_response(self) -> WithRawResponse:
+        """The API methods returning a :class:`RawResponse` (status, headers, request id):
+        ``client.with_raw_response.chat(request, model)``; ``.parse()`` gives the answer."""
+        return WithRawResponse(self)
 
     # ---------------------------------------------------------------- the API
 

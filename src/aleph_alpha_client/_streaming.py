@@ -25,7 +25,9 @@ from ._exceptions import (
 )
 from ._json import fast_loads as _fast_loads
 from ._json import loads
+from ._raw import request_id_of, set_request_id
 from ._sse import SSEDecoder
+from ._tracing import CallObserver
 from .chat import (
     ChatChoice,
     ChatRequest,
@@ -667,6 +669,16 @@ class _Holder(Generic[ItemT, FinalT]):
         self.state: StreamState[ItemT, FinalT] | None = None
         self.response: _Response | None = None
 
+    def partial(self) -> Any:
+        """What the stream accumulated so far (for tracing), or None."""
+        state = self.state
+        if state is None:
+            return None
+        try:
+            return state.final_response()
+        except Exception:
+            return None
+
 
 class _StreamInfo(Generic[ItemT, FinalT]):
     """What both stream objects tell about their response."""
@@ -678,7 +690,11 @@ class _StreamInfo(Generic[ItemT, FinalT]):
         if state is None:
             raise StreamError("the stream was closed before anything was read")
         state.check_complete()  # closed before its end: IncompleteStreamError with .partial
-        return state.final_response()
+        result = state.final_response()
+        response = self._holder.response
+        if response is not None:
+            set_request_id(result, response.headers)
+        return result
 
     @property
     def headers(self) -> Mapping[str, str]:
@@ -689,8 +705,7 @@ class _StreamInfo(Generic[ItemT, FinalT]):
     @property
     def request_id(self) -> str | None:
         """The request id the server sent, if any."""
-        headers = self.headers
-        return headers.get("x-request-id") or headers.get("request-id")
+        return request_id_of(self.headers)
 
 
 class Stream(_StreamInfo[ItemT, FinalT]):
@@ -702,7 +717,9 @@ class Stream(_StreamInfo[ItemT, FinalT]):
     """
 
     def __init__(
-        self, make: Callable[[_Holder[ItemT, FinalT]], Generator[list[ItemT], None, None]]
+        self,
+        make: Callable[[_Holder[ItemT, FinalT]], Generator[list[ItemT], None, None]],
+        observer: CallObserver | None = None,
     ) -> None:
         self._holder = _Holder()
         # The generator yields batches (all items of one read); they are handed out one by one.
@@ -710,6 +727,7 @@ class Stream(_StreamInfo[ItemT, FinalT]):
         self._batch: list[ItemT] = []
         self._next = 0
         self._closed = False
+        self._observer = observer  # tracing (None without OpenTelemetry); see _tracing
 
     def __iter__(self) -> Stream[ItemT, FinalT]:
         return self
@@ -720,10 +738,40 @@ class Stream(_StreamInfo[ItemT, FinalT]):
         if index < len(batch):
             self._next = index + 1
             return batch[index]
-        batch = next(self._gen)  # batches are never empty
+        if self._observer is not None:
+            batch = self._observed_batch(self._observer)
+        else:
+            batch = next(self._gen)  # batches are never empty
         self._batch = batch
         self._next = 1
         return batch[0]
+
+    def _observed_batch(self, observer: CallObserver) -> list[ItemT]:
+        token = observer.enter()
+        try:
+            batch = next(self._gen)
+        except StopIteration:
+            observer.exit(token)
+            self._observer = None
+            observer.done(self._holder.partial(), self.request_id)
+            raise
+        except BaseException as err:
+            observer.exit(token)
+            self._observer = None
+            observer.fail(err, self._holder.partial())
+            raise
+        observer.exit(token)
+        observer.first_item()
+        return batch
+
+    def _prime(self) -> None:
+        """Send the request and read up to the first items (for raw responses)."""
+        if self._holder.response is None and not self._closed and not self._batch:
+            try:
+                self.__next__()
+            except StopIteration:
+                return
+            self._next -= 1  # the item stays in the batch for the caller
 
     def __enter__(self) -> Stream[ItemT, FinalT]:
         return self
@@ -736,7 +784,13 @@ class Stream(_StreamInfo[ItemT, FinalT]):
         if not self._closed:
             self._closed = True
             self._batch = []
-            self._gen.close()
+            try:
+                self._gen.close()
+            finally:
+                observer = self._observer
+                if observer is not None:
+                    self._observer = None
+                    observer.closed(self._holder.partial())
 
     def __del__(self) -> None:
         try:
@@ -777,7 +831,9 @@ class AsyncStream(_StreamInfo[ItemT, FinalT]):
     """
 
     def __init__(
-        self, make: Callable[[_Holder[ItemT, FinalT]], AsyncGenerator[list[ItemT], None]]
+        self,
+        make: Callable[[_Holder[ItemT, FinalT]], AsyncGenerator[list[ItemT], None]],
+        observer: CallObserver | None = None,
     ) -> None:
         self._holder = _Holder()
         # The generator yields batches (all items of one read); they are handed out one by one.
@@ -785,6 +841,7 @@ class AsyncStream(_StreamInfo[ItemT, FinalT]):
         self._batch: list[ItemT] = []
         self._next = 0
         self._closed = False
+        self._observer = observer  # tracing (None without OpenTelemetry); see _tracing
 
     def __aiter__(self) -> AsyncStream[ItemT, FinalT]:
         return self
@@ -795,10 +852,40 @@ class AsyncStream(_StreamInfo[ItemT, FinalT]):
         if index < len(batch):
             self._next = index + 1
             return batch[index]
-        batch = await self._gen.__anext__()  # batches are never empty
+        if self._observer is not None:
+            batch = await self._observed_batch(self._observer)
+        else:
+            batch = await self._gen.__anext__()  # batches are never empty
         self._batch = batch
         self._next = 1
         return batch[0]
+
+    async def _observed_batch(self, observer: CallObserver) -> list[ItemT]:
+        token = observer.enter()
+        try:
+            batch = await self._gen.__anext__()
+        except StopAsyncIteration:
+            observer.exit(token)
+            self._observer = None
+            observer.done(self._holder.partial(), self.request_id)
+            raise
+        except BaseException as err:
+            observer.exit(token)
+            self._observer = None
+            observer.fail(err, self._holder.partial())
+            raise
+        observer.exit(token)
+        observer.first_item()
+        return batch
+
+    async def _prime(self) -> None:
+        """Send the request and read up to the first items (for raw responses)."""
+        if self._holder.response is None and not self._closed and not self._batch:
+            try:
+                await self.__anext__()
+            except StopAsyncIteration:
+                return
+            self._next -= 1  # the item stays in the batch for the caller
 
     async def __aenter__(self) -> AsyncStream[ItemT, FinalT]:
         return self
@@ -811,7 +898,13 @@ class AsyncStream(_StreamInfo[ItemT, FinalT]):
         if not self._closed:
             self._closed = True
             self._batch = []
-            await self._gen.aclose()
+            try:
+                await self._gen.aclose()
+            finally:
+                observer = self._observer
+                if observer is not None:
+                    self._observer = None
+                    observer.closed(self._holder.partial())
 
     async def close(self) -> None:
         """Same as :meth:`aclose`."""
@@ -822,6 +915,13 @@ class AsyncStream(_StreamInfo[ItemT, FinalT]):
         if response is not None and not self._closed:
             try:
                 response.close()
+            except Exception:
+                pass
+        observer = self._observer
+        if observer is not None:
+            self._observer = None
+            try:
+                observer.closed(self._holder.partial())
             except Exception:
                 pass
 

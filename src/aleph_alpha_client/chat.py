@@ -15,7 +15,7 @@ import json
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Literal, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional, TypeVar, Union
 
 from ._exceptions import (
     APIResponseValidationError,
@@ -715,6 +715,9 @@ class ChatResponse:
     them), ``choices`` holds every choice (index, message, finish reason, log probabilities)
     and ``system_fingerprint`` the backend version when it is sent.
     """
+
+    #: The request id the server sent with this answer (not a field: never compared).
+    request_id: ClassVar[Optional[str]] = None
 
     finish_reason: FinishReason
     message: TextMessage

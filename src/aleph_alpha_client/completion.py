@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, ClassVar, Optional, Union
 
 from ._exceptions import APIResponseValidationError, InvalidArgumentTypeError
 from .prompt import Prompt, _check_prompt
@@ -281,6 +281,9 @@ class CompletionResponse:
         optimized_prompt: The prompt after the API's optimizations; only set when they
             changed it.
     """
+
+    #: The request id the server sent with this answer (not a field: never compared).
+    request_id: ClassVar[Optional[str]] = None
 
     model_version: str
     completions: Sequence[CompletionResult]

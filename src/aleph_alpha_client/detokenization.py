@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Optional
 
 from .utils import _check_int_list
 
@@ -33,6 +33,9 @@ class DetokenizationRequest:
 @dataclass(frozen=True)
 class DetokenizationResponse:
     """The answer to a :class:`DetokenizationRequest`: the text."""
+
+    #: The request id the server sent with this answer (not a field: never compared).
+    request_id: ClassVar[Optional[str]] = None
 
     result: str
 

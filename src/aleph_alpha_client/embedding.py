@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Literal, Union
+from typing import Any, ClassVar, Literal, Optional, Union
 
 from ._exceptions import InvalidArgumentError, InvalidArgumentTypeError
 from .prompt import Prompt, _check_prompt
@@ -116,6 +116,9 @@ class EmbeddingResponse:
     ``embeddings`` maps ``(layer_name, pooling)`` such as ``("layer_40", "mean")`` to the
     vector; layer names are absolute (``-1`` is ``layer_40`` for a 40-layer model).
     """
+
+    #: The request id the server sent with this answer (not a field: never compared).
+    request_id: ClassVar[Optional[str]] = None
 
     model_version: str
     num_tokens_prompt_total: int
@@ -298,6 +301,9 @@ class InstructableEmbeddingRequest:
 class SemanticEmbeddingResponse:
     """The answer to a :class:`SemanticEmbeddingRequest`. ``message`` is no longer used."""
 
+    #: The request id the server sent with this answer (not a field: never compared).
+    request_id: ClassVar[Optional[str]] = None
+
     model_version: str
     embedding: EmbeddingVector
     num_tokens_prompt_total: int
@@ -318,6 +324,9 @@ class SemanticEmbeddingResponse:
 class BatchSemanticEmbeddingResponse:
     """The answer to a :class:`BatchSemanticEmbeddingRequest` (merged over all requests
     the client made for it)."""
+
+    #: The request id the server sent with this answer (not a field: never compared).
+    request_id: ClassVar[Optional[str]] = None
 
     model_version: str
     embeddings: Sequence[EmbeddingVector]
@@ -356,6 +365,9 @@ class BatchSemanticEmbeddingResponse:
 @dataclass(frozen=True)
 class InstructableEmbeddingResponse:
     """The answer to an :class:`InstructableEmbeddingRequest`."""
+
+    #: The request id the server sent with this answer (not a field: never compared).
+    request_id: ClassVar[Optional[str]] = None
 
     model_version: str
     embedding: EmbeddingVector
@@ -443,6 +455,9 @@ class EmbeddingV2ResponseData:
 
     ``embedding`` is a list of floats, or a base64 string with ``encoding_format="base64"``.
     """
+
+    #: The request id the server sent with this answer (not a field: never compared).
+    request_id: ClassVar[Optional[str]] = None
 
     object: str
     embedding: list[float]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Optional
 
 from .prompt import Prompt, _check_prompt
 from .utils import _check_bool, _check_number, _check_str
@@ -61,6 +61,9 @@ class EvaluationResponse:
     ``result`` holds the API's metrics, e.g. ``log_probability``, ``log_perplexity``,
     ``correct_greedy``, ``token_count``.
     """
+
+    #: The request id the server sent with this answer (not a field: never compared).
+    request_id: ClassVar[Optional[str]] = None
 
     model_version: str
     message: str | None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Union
+from typing import Any, ClassVar, Optional, Union
 
 from ._exceptions import (
     APIResponseValidationError,
@@ -449,6 +449,9 @@ class Explanation:
 class ExplanationResponse:
     """The answer to an :class:`ExplanationRequest`: one :class:`Explanation` per part of the
     target."""
+
+    #: The request id the server sent with this answer (not a field: never compared).
+    request_id: ClassVar[Optional[str]] = None
 
     model_version: str
     explanations: list[Explanation]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Optional
 
 from .utils import _check_int, _check_str, _check_str_list
 
@@ -80,6 +80,9 @@ class RerankUsage:
 @dataclass(frozen=True)
 class RerankResponse:
     """The answer to a :class:`RerankRequest`: results sorted by descending score."""
+
+    #: The request id the server sent with this answer (not a field: never compared).
+    request_id: ClassVar[Optional[str]] = None
 
     results: list[RerankResult]
     usage: RerankUsage

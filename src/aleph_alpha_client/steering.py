@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Optional
 
 from ._exceptions import InvalidArgumentError, InvalidArgumentTypeError
 from .utils import _check_str, _got
@@ -76,6 +76,9 @@ class SteeringConceptCreationRequest:
 @dataclass(frozen=True)
 class SteeringConceptCreationResponse:
     """The created concept's ``id``, to pass in ``steering_concepts``."""
+
+    #: The request id the server sent with this answer (not a field: never compared).
+    request_id: ClassVar[Optional[str]] = None
 
     id: str
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Optional
 
 from .utils import _check_bool, _check_str
 
@@ -42,6 +42,9 @@ class TokenizationRequest:
 @dataclass(frozen=True)
 class TokenizationResponse:
     """The answer to a :class:`TokenizationRequest`; each field is set when requested."""
+
+    #: The request id the server sent with this answer (not a field: never compared).
+    request_id: ClassVar[Optional[str]] = None
 
     tokens: Sequence[str] | None = None
     token_ids: Sequence[int] | None = None

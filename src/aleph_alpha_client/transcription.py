@@ -7,7 +7,7 @@ import mimetypes
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any, Optional, Union
+from typing import IO, Any, ClassVar, Optional, Union
 
 from ._exceptions import APIResponseValidationError, InvalidArgumentError, InvalidArgumentTypeError
 from ._multipart import FormPart
@@ -41,6 +41,9 @@ class TranscriptionSegment:
 @dataclass(frozen=True)
 class TranscriptionResponse:
     """A transcription: the whole text, its timed segments and the (detected) language."""
+
+    #: The request id the server sent with this answer (not a field: never compared).
+    request_id: ClassVar[Optional[str]] = None
 
     transcription: str
     segments: list[TranscriptionSegment] = field(default_factory=list)

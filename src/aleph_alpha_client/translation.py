@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Optional
 
 from .utils import _check_str
 
@@ -65,6 +65,9 @@ class TranslationResponse:
         num_tokens_prompt_total: Prompt tokens (may be 0 for translation models).
         num_tokens_generated: Generated tokens (may be 0 for translation models).
     """
+
+    #: The request id the server sent with this answer (not a field: never compared).
+    request_id: ClassVar[Optional[str]] = None
 
     translation: str
     score: float
