@@ -34,6 +34,7 @@ CORE = {
     "_tracing",
     "_mocks",
     "_multipart",
+    "_validation",
 }
 #: The network layer, above the core.
 TRANSPORTS = {"_transport", "_net", "_sync_http", "_async_http", "_compat_transport", "transport"}

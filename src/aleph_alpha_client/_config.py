@@ -23,12 +23,20 @@ from ._exceptions import AlephAlphaError, InvalidArgumentError, InvalidArgumentT
 from ._request import redact_headers
 from ._retry import RetryPolicy
 from ._sse import DEFAULT_MAX_EVENT_SIZE
+from ._validation import (
+    check_hosting,
+    check_int,
+    check_max_retry_after,
+    check_retries,
+    check_tags,
+)
 
 __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_MAX_EVENT_SIZE",
     "DEFAULT_REQUEST_TIMEOUT",
     "ClientConfig",
+    "check_max_retry_after",
     "Timeout",
     "make_config",
     "redact_headers",
@@ -156,17 +164,6 @@ def resolve_token(token: str | None) -> str:
     return token
 
 
-def check_max_retry_after(value: Any) -> float:
-    """``max_retry_after`` as seconds >= 0 (the cap on a server-asked wait)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidArgumentTypeError(
-            f"max_retry_after: expected seconds as a number, got {type(value).__name__}"
-        )
-    if not value >= 0:
-        raise InvalidArgumentError(f"max_retry_after: must be >= 0 seconds, got {value}")
-    return float(value)
-
-
 def make_config(
     *,
     token: str | None,
@@ -185,16 +182,8 @@ def make_config(
     setup_logging_from_env()
     if host is None:
         host = os.environ.get("ALEPH_ALPHA_BASE_URL") or DEFAULT_HOST
-    if isinstance(total_retries, bool) or not isinstance(total_retries, int) or total_retries < 0:
-        raise InvalidArgumentError(f"total_retries: expected an int >= 0, got {total_retries!r}")
-    if hosting is not None and not isinstance(hosting, str):
-        raise InvalidArgumentTypeError(f"hosting: expected a str or None, got {hosting!r}")
-    if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
-        raise InvalidArgumentTypeError("tags: expected a list of strings")
-    if not isinstance(max_event_size, int) or max_event_size < 1024:
-        raise InvalidArgumentError(
-            f"max_event_size: expected an int >= 1024, got {max_event_size!r}"
-        )
+    check_retries("total_retries", total_retries)
+    check_int("max_event_size", max_event_size, minimum=1024)
     if not verify_ssl:
         import warnings
 
@@ -205,8 +194,8 @@ def make_config(
     return ClientConfig(
         token=resolve_token(token),
         host=_normalise_host(host),
-        hosting=hosting,
-        tags=None if tags is None else tuple(tags),
+        hosting=check_hosting(hosting),
+        tags=check_tags(tags),
         nice=bool(nice),
         timeout=Timeout.coerce(request_timeout_seconds, "request_timeout_seconds"),
         retry=RetryPolicy(
