@@ -79,10 +79,11 @@ def check_int(
     """Raise unless ``value`` is an int (not a bool) within the bounds (or None if optional)."""
     if value is None and optional:
         return
-    what = _bounds("an int", minimum, maximum) + (" or None" if optional else "")
     if not isinstance(value, int) or isinstance(value, bool):
+        what = _bounds("an int", minimum, maximum) + (" or None" if optional else "")
         raise InvalidArgumentTypeError(f"{name}: expected {what}, got {got(value)}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        what = _bounds("an int", minimum, maximum) + (" or None" if optional else "")
         raise InvalidArgumentError(f"{name}: expected {what}, got {value!r}")
 
 
@@ -97,13 +98,19 @@ def check_number(
     """Raise unless ``value`` is a finite int or float (not a bool) within the bounds."""
     if value is None and optional:
         return
-    what = _bounds("a number", minimum, maximum) + (" or None" if optional else "")
     if not isinstance(value, (int, float)) or isinstance(value, bool):
+        what = _bounds("a number", minimum, maximum) + (" or None" if optional else "")
         raise InvalidArgumentTypeError(f"{name}: expected {what}, got {got(value)}")
     number = float(value)
-    if math.isnan(number) or math.isinf(number):
-        raise InvalidArgumentError(f"{name}: expected a finite {what[2:]}, got {value!r}")
-    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+    if (
+        math.isnan(number)
+        or math.isinf(number)
+        or (minimum is not None and number < minimum)
+        or (maximum is not None and number > maximum)
+    ):
+        what = _bounds("a number", minimum, maximum) + (" or None" if optional else "")
+        if math.isnan(number) or math.isinf(number):
+            what = "a finite " + what[2:]
         raise InvalidArgumentError(f"{name}: expected {what}, got {value!r}")
 
 

@@ -658,13 +658,15 @@ _KNOWN_BODY_KEYS = frozenset(
 
 
 def _check_int(name: str, value: Any, *, minimum: int, maximum: Optional[int] = None) -> None:
-    check_int(f"ChatRequest.{name}", value, minimum=minimum, maximum=maximum, optional=True)
+    if value is not None:
+        check_int(f"ChatRequest.{name}", value, minimum=minimum, maximum=maximum, optional=True)
 
 
 def _check_number(
     name: str, value: Any, *, minimum: float, maximum: Optional[float] = None
 ) -> None:
-    check_number(f"ChatRequest.{name}", value, minimum=minimum, maximum=maximum, optional=True)
+    if value is not None:
+        check_number(f"ChatRequest.{name}", value, minimum=minimum, maximum=maximum, optional=True)
 
 
 @dataclass(frozen=True)
