@@ -18,6 +18,7 @@ from aleph_alpha_client import (
     Prompt,
     RerankRequest,
     Role,
+    Timeout,
     TokenizationRequest,
 )
 from aleph_alpha_client._exceptions import InvalidArgumentError, InvalidArgumentTypeError
@@ -43,6 +44,15 @@ CASES: list[tuple[str, Callable[[], Any], str, type[Exception]]] = [
     ("ctor tags int", _client(tags=5), "tags", InvalidArgumentTypeError),
     ("ctor max_event_size", _client(max_event_size=10), "max_event_size", InvalidArgumentError),
     ("ctor max_retry_after", _client(max_retry_after="1"), "max_retry_after", TypeError),
+    (
+        "ctor timeout",
+        _client(request_timeout_seconds=0),
+        "request_timeout_seconds",
+        InvalidArgumentError,
+    ),
+    ("ctor host", lambda: Client("t", host="http://h/?q=1"), "host", InvalidArgumentError),
+    ("Timeout.total", lambda: Timeout(total=-1), "Timeout.total", InvalidArgumentError),
+    ("options timeout", _options(timeout="5"), "timeout", InvalidArgumentTypeError),
     ("options max_retries", _options(max_retries=1.5), "max_retries", InvalidArgumentError),
     ("options hosting", _options(hosting=1), "hosting", InvalidArgumentTypeError),
     ("options tags", _options(tags=[1]), "tags", InvalidArgumentTypeError),

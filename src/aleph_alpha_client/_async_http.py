@@ -17,7 +17,13 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from ._exceptions import APIConnectionError, APITimeoutError
-from ._http11 import IncompleteBodyError, ProtocolError, ResponseParser, serialize_request
+from ._http11 import (
+    SEPARATE_BODY_SIZE,
+    IncompleteBodyError,
+    ProtocolError,
+    ResponseParser,
+    serialize_request,
+)
 from ._net import (
     Target,
     connect_error,
@@ -34,7 +40,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncHTTP", "AsyncHTTPResponse"]
 
-_BIG_BODY = 65536
 _HIGH_WATER = 1024 * 1024
 
 _HEAD = 0  # wait for the response head
@@ -627,7 +632,7 @@ class AsyncHTTP:
             transport = conn.transport
             transport.write(payload)
             body = request.body
-            if body is not None and len(body) >= _BIG_BODY:
+            if body is not None and len(body) >= SEPARATE_BODY_SIZE:
                 transport.write(body)
             if stream:
                 await conn.wait(_HEAD, read_limit, None)

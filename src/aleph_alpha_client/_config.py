@@ -29,6 +29,7 @@ from ._validation import (
     check_max_retry_after,
     check_retries,
     check_tags,
+    got,
 )
 
 __all__ = [
@@ -73,12 +74,11 @@ class Timeout:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise InvalidArgumentTypeError(
-                    f"Timeout.{name}: expected seconds as a number or None, "
-                    f"got {type(value).__name__}"
+                    f"Timeout.{name}: expected seconds as a number or None, got {got(value)}"
                 )
             if not 0 < value < float("inf"):
                 raise InvalidArgumentError(
-                    f"Timeout.{name}: must be a finite number > 0 seconds (None for no "
+                    f"Timeout.{name}: expected a finite number of seconds > 0 (None for no "
                     f"limit), got {value}"
                 )
 
@@ -96,12 +96,11 @@ class Timeout:
             return Timeout(total=None, connect=DEFAULT_CONNECT_TIMEOUT, idle=None)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InvalidArgumentTypeError(
-                f"{name}: expected seconds as a number, a Timeout or None, "
-                f"got {type(value).__name__}"
+                f"{name}: expected seconds as a number, a Timeout or None, got {got(value)}"
             )
         if not 0 < value < float("inf"):
             raise InvalidArgumentError(
-                f"{name}: must be a finite number > 0 seconds (None for no limit), got {value}"
+                f"{name}: expected a finite number of seconds > 0 (None for no limit), got {value}"
             )
         seconds = float(value)
         return Timeout(total=seconds, connect=min(DEFAULT_CONNECT_TIMEOUT, seconds), idle=None)
@@ -133,11 +132,11 @@ class ClientConfig:
 
 def _normalise_host(host: str) -> str:
     if not isinstance(host, str):
-        raise InvalidArgumentTypeError(f"host: expected a URL string, got {type(host).__name__}")
+        raise InvalidArgumentTypeError(f"host: expected a URL string, got {got(host)}")
     host = host.strip()
     if not host:
         raise InvalidArgumentError(
-            "host: must not be empty (for example 'https://api.aleph-alpha.com')"
+            "host: expected an http(s) URL like 'https://api.aleph-alpha.com', got ''"
         )
     parts = urlsplit(host)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -145,7 +144,7 @@ def _normalise_host(host: str) -> str:
             f"host: expected an http(s) URL like 'https://api.aleph-alpha.com', got {host!r}"
         )
     if parts.query or parts.fragment:
-        raise InvalidArgumentError(f"host: must not have a query or fragment, got {host!r}")
+        raise InvalidArgumentError(f"host: expected a URL without query or fragment, got {host!r}")
     return host if host.endswith("/") else host + "/"
 
 
@@ -160,7 +159,7 @@ def resolve_token(token: str | None) -> str:
     if not isinstance(token, str):
         raise InvalidArgumentTypeError(f"token: expected a str, got {type(token).__name__}")
     if any(c in token for c in "\r\n"):
-        raise InvalidArgumentError("token: must not contain line breaks")
+        raise InvalidArgumentError("token: expected no line breaks, got a token with one")
     return token
 
 

@@ -19,6 +19,7 @@ from ._exceptions import InvalidArgumentError
 
 __all__ = [
     "MAX_HEAD_SIZE",
+    "SEPARATE_BODY_SIZE",
     "IncompleteBodyError",
     "ProtocolError",
     "ResponseParser",
@@ -27,6 +28,9 @@ __all__ = [
 
 #: The largest response head (status line + headers) accepted.
 MAX_HEAD_SIZE = 64 * 1024
+#: A body this size or larger is not copied into the head's bytes: the transports send it in a
+#: write of its own, right after the head (one rule for both transports).
+SEPARATE_BODY_SIZE = 64 * 1024
 #: The longest chunk-size line (with extensions) accepted.
 _MAX_CHUNK_LINE = 4096
 
@@ -75,7 +79,7 @@ def serialize_request(
     """The request head (and a small body) as bytes ready for one ``sendall``.
 
     ``Host`` and ``Content-Length`` are added unless ``headers`` has them; ``body`` is
-    appended only when it is below 64 KiB (send larger bodies separately).
+    appended only when it is below ``SEPARATE_BODY_SIZE`` (send larger bodies separately).
     """
     if any(ch in method for ch in " \r\n\0") or not method:
         raise InvalidArgumentError(f"method {method!r}: not a valid HTTP method")
@@ -107,7 +111,7 @@ def serialize_request(
         raise InvalidArgumentError(
             "headers: names and values must be latin-1 encodable (encode non-ASCII values)"
         ) from err
-    if body and len(body) < 65536:
+    if body and len(body) < SEPARATE_BODY_SIZE:
         return head + body
     return head
 

@@ -21,7 +21,7 @@ from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
 )
-from ._http11 import ProtocolError, ResponseParser, serialize_request
+from ._http11 import SEPARATE_BODY_SIZE, ProtocolError, ResponseParser, serialize_request
 from ._net import (
     Proxy,
     Target,
@@ -41,7 +41,6 @@ __all__ = ["SyncHTTP", "SyncHTTPResponse", "Target", "parse_proxy", "split_url"]
 
 _RECV = 65536
 _STREAM_RECV = 262144  # streams: large reads, decoded in bulk
-_BIG_BODY = 65536
 
 _Key = tuple[str, str, int]
 
@@ -351,7 +350,7 @@ class SyncHTTP:
             sock.settimeout(_limit(read_limit, deadline, url))
             try:
                 sock.sendall(payload)
-                if body is not None and len(body) >= _BIG_BODY:
+                if body is not None and len(body) >= SEPARATE_BODY_SIZE:
                     sock.sendall(body)
             except TimeoutError:
                 raise
