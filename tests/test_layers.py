@@ -35,6 +35,7 @@ CORE = {
     "_mocks",
     "_multipart",
     "_raw",
+    "_validation",
 }
 #: The network layer, above the core.
 TRANSPORTS = {

@@ -99,8 +99,8 @@ def test_prompt_granularity_forms() -> None:
         ),
         ({"postprocessing": 3}, InvalidArgumentTypeError, "postprocessing must be a"),
         ({"prompt_granularity": "line"}, InvalidArgumentError, "prompt_granularity"),
-        ({"normalize": "yes"}, InvalidArgumentTypeError, "normalize must be a bool"),
-        ({"control_factor": "0.1"}, InvalidArgumentTypeError, "control_factor must be a number"),
+        ({"normalize": "yes"}, InvalidArgumentTypeError, "normalize: expected a bool"),
+        ({"control_factor": "0.1"}, InvalidArgumentTypeError, "control_factor: expected a number"),
     ],
 )
 def test_explain_validation(kwargs: dict[str, Any], error: type[Exception], message: str) -> None:

@@ -251,22 +251,22 @@ def test_unknown_stream_item_raises_typed_error(item: dict[str, Any]) -> None:
         (
             {"maximum_tokens": -1},
             InvalidArgumentError,
-            "maximum_tokens must be an int >= 0 or None, got -1",
+            "maximum_tokens: expected an int >= 0 or None, got -1",
         ),
         ({"maximum_tokens": True}, InvalidArgumentTypeError, "maximum_tokens"),
-        ({"temperature": "hot"}, InvalidArgumentTypeError, "temperature must be a number"),
-        ({"temperature": float("nan")}, InvalidArgumentError, "temperature must be a finite"),
-        ({"top_p": 1.5}, InvalidArgumentError, "top_p must be a number between 0 and 1"),
-        ({"n": 0}, InvalidArgumentError, "n must be a positive int"),
+        ({"temperature": "hot"}, InvalidArgumentTypeError, "temperature: expected a number"),
+        ({"temperature": float("nan")}, InvalidArgumentError, "temperature: expected a finite"),
+        ({"top_p": 1.5}, InvalidArgumentError, "top_p: expected a number between 0 and 1"),
+        ({"n": 0}, InvalidArgumentError, "n: expected a positive int"),
         (
             {"stop_sequences": "\n"},
             InvalidArgumentTypeError,
-            "stop_sequences must be a list of str",
+            "stop_sequences: expected a list of str",
         ),
         ({"stop_sequences": ["a", 1]}, InvalidArgumentTypeError, r"stop_sequences\[1\]"),
         ({"logit_bias": {"x": 1.0}}, InvalidArgumentTypeError, "logit_bias keys"),
         ({"logit_bias": {1: "a"}}, InvalidArgumentTypeError, r"logit_bias\[1\]"),
-        ({"echo": 1}, InvalidArgumentTypeError, "echo must be a bool"),
+        ({"echo": 1}, InvalidArgumentTypeError, "echo: expected a bool"),
         ({"control_log_additive": "yes"}, InvalidArgumentTypeError, "control_log_additive"),
     ],
 )
@@ -416,17 +416,17 @@ def test_embedding_responses() -> None:
     ("request_", "message"),
     [
         (EmbeddingRequest(HELLO, layers=[], pooling=["mean"]), "layers must not be empty"),
-        (EmbeddingRequest(HELLO, layers=[0], pooling="mean"), "pooling must be a list"),  # type: ignore[arg-type]
+        (EmbeddingRequest(HELLO, layers=[0], pooling="mean"), "pooling: expected a non-empty list"),  # type: ignore[arg-type]
         (SemanticEmbeddingRequest(HELLO, "sym"), "representation must be one of"),  # type: ignore[arg-type]
         (
             SemanticEmbeddingRequest(HELLO, SemanticRepresentation.Query, compress_to_size=0),
-            "compress_to_size must be a positive int",
+            "compress_to_size: expected a positive int",
         ),
         (
             BatchSemanticEmbeddingRequest(HELLO, SemanticRepresentation.Query),  # type: ignore[arg-type]
             "prompts must be a list",
         ),
-        (InstructableEmbeddingRequest(HELLO, None), "instruction must be a str"),  # type: ignore[arg-type]
+        (InstructableEmbeddingRequest(HELLO, None), "instruction: expected a str"),  # type: ignore[arg-type]
         (EmbeddingV2Request([]), "input must not be empty"),
         (EmbeddingV2Request([1, "a"]), "input must be"),  # type: ignore[arg-type]
         (EmbeddingV2Request("a", encoding_format="hex"), "encoding_format"),  # type: ignore[arg-type]
@@ -485,9 +485,9 @@ def test_tokenize_and_detokenize() -> None:
     detok._validate()
     assert body(detok, "luminous-base") == '{"token_ids": [4711], "model": "luminous-base"}'
     assert DetokenizationResponse.from_json({"result": "tiss"}) == DetokenizationResponse("tiss")
-    with pytest.raises(InvalidArgumentTypeError, match=r"token_ids\[0\] must be an int"):
+    with pytest.raises(InvalidArgumentTypeError, match=r"token_ids\[0\]: expected an int"):
         DetokenizationRequest(["a"])._validate()  # type: ignore[list-item]
-    with pytest.raises(InvalidArgumentTypeError, match="tokens must be a bool"):
+    with pytest.raises(InvalidArgumentTypeError, match="tokens: expected a bool"):
         TokenizationRequest("x", None, True)._validate()  # type: ignore[arg-type]
 
 
@@ -510,7 +510,7 @@ def test_rerank() -> None:
     assert response == RerankResponse(
         [RerankResult(1, 0.99996), RerankResult(0, 0.0011)], RerankUsage(0, 0, 57)
     )
-    with pytest.raises(InvalidArgumentError, match="documents must not be empty"):
+    with pytest.raises(InvalidArgumentError, match="documents: expected a non-empty list"):
         RerankRequest("q", [])._validate()
     with pytest.raises(InvalidArgumentError, match="top_n"):
         RerankRequest("q", ["a"], top_n=0)._validate()

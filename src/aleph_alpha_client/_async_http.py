@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._exceptions import APIConnectionError, APIResponseValidationError, APITimeoutError
 from ._http11 import (
+    SEPARATE_BODY_SIZE,
     BodyTooLargeError,
     IncompleteBodyError,
     ProtocolError,
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncHTTP", "AsyncHTTPResponse"]
 
-_BIG_BODY = 65536
 _HIGH_WATER = 1024 * 1024
 
 _HEAD = 0  # wait for the response head
@@ -784,7 +784,7 @@ class AsyncHTTP:
             transport = conn.transport
             transport.write(payload)
             body = request.body
-            if body is not None and len(body) >= _BIG_BODY:
+            if body is not None and len(body) >= SEPARATE_BODY_SIZE:
                 transport.write(body)
             await conn.wait(_HEAD, None, head_deadline)
             if stream:

@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 from ._config import (
     ClientConfig,
     Timeout,
-    check_max_retry_after,
     check_stream_timeout,
     path_segment,
 )
@@ -23,6 +22,7 @@ from ._exceptions import (
     MissingDependencyError,
 )
 from ._request import HTTPRequest
+from ._validation import check_hosting, check_max_retry_after, check_retries, check_tags
 from ._wire import base_headers, build_get, build_multipart_post
 from .model_settings import ModelSettings, describe_capabilities
 from .version import MIN_API_VERSION
@@ -149,11 +149,9 @@ class BaseClient:
         config = self._config
         retry = config.retry
         if max_retries is not None:
-            if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-                raise InvalidArgumentError(
-                    f"max_retries: expected an int >= 0, got {max_retries!r}"
-                )
-            retry = dataclasses.replace(retry, max_retries=max_retries)
+            retry = dataclasses.replace(
+                retry, max_retries=check_retries("max_retries", max_retries)
+            )
         if max_retry_after is not None:
             retry = dataclasses.replace(
                 retry, max_retry_after=check_max_retry_after(max_retry_after)
@@ -173,15 +171,9 @@ class BaseClient:
         if new_timeout is not config.timeout:
             changes["timeout"] = new_timeout
         if hosting is not _UNSET:
-            if hosting is not None and not isinstance(hosting, str):
-                raise InvalidArgumentTypeError(f"hosting: expected a str or None, got {hosting!r}")
-            changes["hosting"] = hosting
+            changes["hosting"] = check_hosting(hosting)
         if tags is not _UNSET:
-            if tags is not None and (
-                isinstance(tags, str) or not all(isinstance(t, str) for t in tags)
-            ):
-                raise InvalidArgumentTypeError("tags: expected a list of strings")
-            changes["tags"] = None if tags is None else tuple(tags)
+            changes["tags"] = check_tags(tags)
         if nice is not None:
             changes["nice"] = bool(nice)
         clone = copy.copy(self)

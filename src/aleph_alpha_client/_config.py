@@ -23,6 +23,14 @@ from ._exceptions import AlephAlphaError, InvalidArgumentError, InvalidArgumentT
 from ._request import DEFAULT_MAX_RESPONSE_SIZE, redact_headers
 from ._retry import RetryPolicy
 from ._sse import DEFAULT_MAX_EVENT_SIZE
+from ._validation import (
+    check_hosting,
+    check_int,
+    check_max_retry_after,
+    check_retries,
+    check_tags,
+    got,
+)
 
 __all__ = [
     "DEFAULT_HOST",
@@ -30,6 +38,7 @@ __all__ = [
     "DEFAULT_MAX_EVENT_SIZE",
     "DEFAULT_REQUEST_TIMEOUT",
     "ClientConfig",
+    "check_max_retry_after",
     "Timeout",
     "make_config",
     "redact_headers",
@@ -71,12 +80,11 @@ class Timeout:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise InvalidArgumentTypeError(
-                    f"Timeout.{name}: expected seconds as a number or None, "
-                    f"got {type(value).__name__}"
+                    f"Timeout.{name}: expected seconds as a number or None, got {got(value)}"
                 )
             if not 0 < value < float("inf"):
                 raise InvalidArgumentError(
-                    f"Timeout.{name}: must be a finite number > 0 seconds (None for no "
+                    f"Timeout.{name}: expected a finite number of seconds > 0 (None for no "
                     f"limit), got {value}"
                 )
 
@@ -94,12 +102,11 @@ class Timeout:
             return Timeout(total=None, connect=DEFAULT_CONNECT_TIMEOUT, idle=None)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InvalidArgumentTypeError(
-                f"{name}: expected seconds as a number, a Timeout or None, "
-                f"got {type(value).__name__}"
+                f"{name}: expected seconds as a number, a Timeout or None, got {got(value)}"
             )
         if not 0 < value < float("inf"):
             raise InvalidArgumentError(
-                f"{name}: must be a finite number > 0 seconds (None for no limit), got {value}"
+                f"{name}: expected a finite number of seconds > 0 (None for no limit), got {value}"
             )
         seconds = float(value)
         return Timeout(total=seconds, connect=min(DEFAULT_CONNECT_TIMEOUT, seconds), idle=None)
@@ -152,11 +159,11 @@ _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 
 def _normalise_host(host: str) -> str:
     if not isinstance(host, str):
-        raise InvalidArgumentTypeError(f"host: expected a URL string, got {type(host).__name__}")
+        raise InvalidArgumentTypeError(f"host: expected a URL string, got {got(host)}")
     host = host.strip(" ")
     if not host:
         raise InvalidArgumentError(
-            "host: must not be empty (for example 'https://api.aleph-alpha.com')"
+            "host: expected an http(s) URL like 'https://api.aleph-alpha.com', got ''"
         )
     if has_control(host):
         # urlsplit would silently drop CR, LF and TAB: refuse instead
@@ -176,7 +183,7 @@ def _normalise_host(host: str) -> str:
             "token= instead"
         )
     if parts.query or parts.fragment:
-        raise InvalidArgumentError(f"host: must not have a query or fragment, got {host!r}")
+        raise InvalidArgumentError(f"host: expected a URL without query or fragment, got {host!r}")
     try:
         parts.port  # noqa: B018 - a bad port raises here, not in the middle of a call
     except ValueError:
@@ -224,17 +231,6 @@ def resolve_token(token: str | None) -> str:
     return token
 
 
-def check_max_retry_after(value: Any) -> float:
-    """``max_retry_after`` as seconds >= 0 (the cap on a server-asked wait)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidArgumentTypeError(
-            f"max_retry_after: expected seconds as a number, got {type(value).__name__}"
-        )
-    if not value >= 0:
-        raise InvalidArgumentError(f"max_retry_after: must be >= 0 seconds, got {value}")
-    return float(value)
-
-
 def check_stream_timeout(value: Any) -> float | None:
     """``stream_timeout`` as seconds > 0 or ``None`` (the bound on a whole stream)."""
     if value is None:
@@ -277,16 +273,8 @@ def make_config(
     setup_logging_from_env()
     if host is None:
         host = os.environ.get("ALEPH_ALPHA_BASE_URL") or DEFAULT_HOST
-    if isinstance(total_retries, bool) or not isinstance(total_retries, int) or total_retries < 0:
-        raise InvalidArgumentError(f"total_retries: expected an int >= 0, got {total_retries!r}")
-    if hosting is not None and not isinstance(hosting, str):
-        raise InvalidArgumentTypeError(f"hosting: expected a str or None, got {hosting!r}")
-    if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
-        raise InvalidArgumentTypeError("tags: expected a list of strings")
-    if not isinstance(max_event_size, int) or max_event_size < 1024:
-        raise InvalidArgumentError(
-            f"max_event_size: expected an int >= 1024, got {max_event_size!r}"
-        )
+    check_retries("total_retries", total_retries)
+    check_int("max_event_size", max_event_size, minimum=1024)
     timeout = Timeout.coerce(request_timeout_seconds, "request_timeout_seconds")
     if stream_timeout is not None:
         timeout = replace(timeout, stream=check_stream_timeout(stream_timeout))
@@ -300,8 +288,8 @@ def make_config(
     return ClientConfig(
         token=resolve_token(token),
         host=_normalise_host(host),
-        hosting=hosting,
-        tags=None if tags is None else tuple(tags),
+        hosting=check_hosting(hosting),
+        tags=check_tags(tags),
         nice=bool(nice),
         timeout=timeout,
         retry=RetryPolicy(

@@ -163,4 +163,6 @@ def note_batch(
     add_note = getattr(error, "add_note", None)
     if add_note is not None:
         add_note(note)
-    error.batch_index = index  # type: ignore[attr-defined]
+    else:  # Python 3.10: no add_note; fill the attribute that 3.11+ fills (and prints)
+        vars(error)["__notes__"] = [*getattr(error, "__notes__", ()), note]
+    vars(error)["batch_index"] = index

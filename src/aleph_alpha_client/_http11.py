@@ -24,6 +24,7 @@ __all__ = [
     "MAX_DECODE_STEP",
     "MAX_ERROR_BODY",
     "MAX_HEAD_SIZE",
+    "SEPARATE_BODY_SIZE",
     "BodyTooLargeError",
     "IncompleteBodyError",
     "ProtocolError",
@@ -39,6 +40,9 @@ MAX_DECODE_STEP = 256 * 1024
 MAX_ERROR_BODY = 1024 * 1024
 #: The codings this parser decodes.
 _DECODABLE = ("gzip", "x-gzip", "deflate")
+#: A body this size or larger is not copied into the head's bytes: the transports send it in a
+#: write of its own, right after the head (one rule for both transports).
+SEPARATE_BODY_SIZE = 64 * 1024
 #: The longest chunk-size line (with extensions) accepted.
 _MAX_CHUNK_LINE = 4096
 
@@ -91,7 +95,7 @@ def serialize_request(
     """The request head (and a small body) as bytes ready for one ``sendall``.
 
     ``Host`` and ``Content-Length`` are added unless ``headers`` has them; ``body`` is
-    appended only when it is below 64 KiB (send larger bodies separately).
+    appended only when it is below ``SEPARATE_BODY_SIZE`` (send larger bodies separately).
     """
     if any(ch in method for ch in " \r\n\0") or not method:
         raise InvalidArgumentError(f"method {method!r}: not a valid HTTP method")
@@ -125,7 +129,7 @@ def serialize_request(
         raise InvalidArgumentError(
             "headers: names and values must be latin-1 encodable (encode non-ASCII values)"
         ) from err
-    if body and len(body) < 65536:
+    if body and len(body) < SEPARATE_BODY_SIZE:
         return head + body
     return head
 

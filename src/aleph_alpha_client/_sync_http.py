@@ -22,6 +22,7 @@ from ._exceptions import (
     APIResponseValidationError,
 )
 from ._http11 import (
+    SEPARATE_BODY_SIZE,
     BodyTooLargeError,
     ProtocolError,
     ResponseParser,
@@ -52,7 +53,6 @@ __all__ = ["SyncHTTP", "SyncHTTPResponse", "Target", "parse_proxy", "split_url"]
 
 _RECV = 65536
 _STREAM_RECV = 262144  # streams: large reads, decoded in bulk
-_BIG_BODY = 65536
 
 _Key = tuple[str, str, int]
 
@@ -487,7 +487,7 @@ class SyncHTTP:
             sock.settimeout(_limit(None, head_deadline, url))
             try:
                 sock.sendall(payload)
-                if body is not None and len(body) >= _BIG_BODY:
+                if body is not None and len(body) >= SEPARATE_BODY_SIZE:
                     sock.sendall(body)
             except TimeoutError:
                 raise

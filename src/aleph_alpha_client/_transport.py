@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._config import Timeout
@@ -80,7 +80,13 @@ class AsyncResponse(Protocol):
 
 
 class SyncTransport:
-    """A keep-alive connection pool shared by a client and its ``with_options`` copies."""
+    """A keep-alive connection pool shared by a client and its ``with_options`` copies.
+
+    ``send(request, timeout)`` sends one attempt and raises only our typed errors; it is the
+    pool's own method (bound once, no wrapper call per request).
+    """
+
+    send: Callable[[HTTPRequest, Timeout], SyncResponse]
 
     def __init__(
         self,
@@ -100,11 +106,7 @@ class SyncTransport:
             ssl_context=ssl_context,
             cert=cert,
         )
-        self.send = self._http.send  # type: ignore[method-assign]
-
-    def send(self, request: HTTPRequest, timeout: Timeout) -> SyncResponse:
-        """Send one attempt; raise only our typed errors."""
-        return self._http.send(request, timeout)
+        self.send = self._http.send
 
     def close(self) -> None:
         """Close every pooled connection (the transport stays usable)."""
@@ -116,8 +118,11 @@ class AsyncTransport:
 
     It can be built outside a loop, closed, and used again afterwards; connections made in a
     loop that has ended are dropped, and a transport dropped without ``close()`` closes its
-    sockets when it is garbage-collected.
+    sockets when it is garbage-collected. ``await send(request, timeout)`` sends one attempt
+    and raises only our typed errors (the pool's own coroutine method, bound once).
     """
+
+    send: Callable[[HTTPRequest, Timeout], Awaitable[AsyncResponse]]
 
     def __init__(
         self,
@@ -137,11 +142,7 @@ class AsyncTransport:
             ssl_context=ssl_context,
             cert=cert,
         )
-        self.send = self._http.send  # type: ignore[method-assign]
-
-    async def send(self, request: HTTPRequest, timeout: Timeout) -> AsyncResponse:
-        """Send one attempt; raise only our typed errors."""
-        return await self._http.send(request, timeout)
+        self.send = self._http.send
 
     async def close(self) -> None:
         """Close every connection."""

@@ -22,6 +22,7 @@ from ._exceptions import (
     InvalidArgumentError,
     InvalidArgumentTypeError,
 )
+from ._validation import check_int, check_number
 from .structured_output import JSONSchema, ResponseFormat, response_format_to_json
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -657,29 +658,15 @@ _KNOWN_BODY_KEYS = frozenset(
 
 
 def _check_int(name: str, value: Any, *, minimum: int, maximum: Optional[int] = None) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgumentTypeError(
-            f"ChatRequest.{name}: expected an int or None, got {type(value).__name__}"
-        )
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-        raise InvalidArgumentError(f"ChatRequest.{name}: must be {bound}, got {value}")
+    if value is not None:
+        check_int(f"ChatRequest.{name}", value, minimum=minimum, maximum=maximum, optional=True)
 
 
 def _check_number(
     name: str, value: Any, *, minimum: float, maximum: Optional[float] = None
 ) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidArgumentTypeError(
-            f"ChatRequest.{name}: expected a number or None, got {type(value).__name__}"
-        )
-    if value != value or value < minimum or (maximum is not None and value > maximum):
-        bound = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-        raise InvalidArgumentError(f"ChatRequest.{name}: must be {bound}, got {value}")
+    if value is not None:
+        check_number(f"ChatRequest.{name}", value, minimum=minimum, maximum=maximum, optional=True)
 
 
 @dataclass(frozen=True)

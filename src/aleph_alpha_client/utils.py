@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import math
 import os
 from typing import Union
 
@@ -13,6 +12,18 @@ from ._exceptions import (
     InvalidArgumentError,
     InvalidArgumentTypeError,
     status_error,
+)
+from ._validation import (
+    brief,
+    check_bool,
+    check_int,
+    check_int_list,
+    check_number,
+    check_str,
+    check_str_list,
+    got,
+    is_int,
+    is_number,
 )
 
 __all__ = ["DEFAULT_DOWNLOAD_TIMEOUT", "load_base64_from_file", "load_base64_from_url"]
@@ -31,7 +42,7 @@ def _download(url: str, timeout: float | None = DEFAULT_DOWNLOAD_TIMEOUT) -> byt
     message), :class:`APITimeoutError` or :class:`APIConnectionError`.
     """
     if not isinstance(url, str):
-        raise InvalidArgumentTypeError(f"url must be a str, got {type(url).__name__}")
+        raise InvalidArgumentTypeError(f"url: expected a str, got {got(url)}")
     from urllib.parse import urlsplit
 
     from ._config import Timeout, has_control, safe_url
@@ -48,7 +59,7 @@ def _download(url: str, timeout: float | None = DEFAULT_DOWNLOAD_TIMEOUT) -> byt
         )
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidArgumentError(f"url must be an http(s) URL, got {safe_url(url)!r}")
+        raise InvalidArgumentError(f"url: expected an http(s) URL, got {safe_url(url)!r}")
     if not url.isascii() or " " in url:
         from urllib.parse import quote
 
@@ -106,124 +117,14 @@ def load_base64_from_file(path_and_filename: _StrPath) -> str:
         return base64.b64encode(f.read()).decode("ascii")
 
 
-# --- argument validation helpers shared by the request models (private) -----------------
-
-
-def _brief(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    if len(text) > limit:
-        text = text[:limit] + "..."
-    return text
-
-
-def _got(value: object) -> str:
-    if value is None or isinstance(value, (bool, int, float)):
-        return repr(value)
-    return f"{type(value).__name__} {_brief(value)}"
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check_int(
-    name: str, value: object, *, minimum: int | None = None, optional: bool = False
-) -> None:
-    """Raise unless ``value`` is an int (not a bool) >= ``minimum`` (or None if optional)."""
-    if value is None and optional:
-        return
-    if minimum == 1:
-        what = "a positive int"
-    elif minimum is not None:
-        what = f"an int >= {minimum}"
-    else:
-        what = "an int"
-    if optional:
-        what += " or None"
-    if not _is_int(value):
-        raise InvalidArgumentTypeError(f"{name} must be {what}, got {_got(value)}")
-    if minimum is not None and value < minimum:  # type: ignore[operator]
-        raise InvalidArgumentError(f"{name} must be {what}, got {value!r}")
-
-
-def _check_number(
-    name: str,
-    value: object,
-    *,
-    minimum: float | None = None,
-    maximum: float | None = None,
-    optional: bool = False,
-) -> None:
-    """Raise unless ``value`` is a finite int or float (not a bool) within the bounds."""
-    if value is None and optional:
-        return
-    what = "a number"
-    if minimum is not None and maximum is not None:
-        what = f"a number between {minimum} and {maximum}"
-    elif minimum is not None:
-        what = f"a number >= {minimum}"
-    elif maximum is not None:
-        what = f"a number <= {maximum}"
-    if optional:
-        what += " or None"
-    if not _is_number(value):
-        raise InvalidArgumentTypeError(f"{name} must be {what}, got {_got(value)}")
-    number = float(value)  # type: ignore[arg-type]
-    if (
-        math.isnan(number)
-        or math.isinf(number)
-        or (minimum is not None and number < minimum)
-        or (maximum is not None and number > maximum)
-    ):
-        if math.isnan(number) or math.isinf(number):
-            what = "a finite " + what[2:]
-        raise InvalidArgumentError(f"{name} must be {what}, got {value!r}")
-
-
-def _check_bool(name: str, value: object, *, optional: bool = False) -> None:
-    """Raise unless ``value`` is a bool (or None if optional)."""
-    if value is None and optional:
-        return
-    if not isinstance(value, bool):
-        what = "a bool or None" if optional else "a bool"
-        raise InvalidArgumentTypeError(f"{name} must be {what}, got {_got(value)}")
-
-
-def _check_str(name: str, value: object, *, optional: bool = False) -> None:
-    """Raise unless ``value`` is a str (or None if optional)."""
-    if value is None and optional:
-        return
-    if not isinstance(value, str):
-        what = "a str or None" if optional else "a str"
-        raise InvalidArgumentTypeError(f"{name} must be {what}, got {_got(value)}")
-
-
-def _check_str_list(
-    name: str, value: object, *, optional: bool = False, non_empty: bool = False
-) -> None:
-    """Raise unless ``value`` is a list or tuple of str (a bare str is refused)."""
-    if value is None and optional:
-        return
-    what = "a list of str" + (" or None" if optional else "")
-    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-        raise InvalidArgumentTypeError(f"{name} must be {what}, got {_got(value)}")
-    for i, item in enumerate(value):
-        if not isinstance(item, str):
-            raise InvalidArgumentTypeError(f"{name}[{i}] must be a str, got {_got(item)}")
-    if non_empty and not value:
-        raise InvalidArgumentError(f"{name} must not be empty")
-
-
-def _check_int_list(name: str, value: object, *, non_empty: bool = False) -> None:
-    """Raise unless ``value`` is a list or tuple of ints."""
-    if not isinstance(value, (list, tuple)):
-        raise InvalidArgumentTypeError(f"{name} must be a list of int, got {_got(value)}")
-    for i, item in enumerate(value):
-        if not _is_int(item):
-            raise InvalidArgumentTypeError(f"{name}[{i}] must be an int, got {_got(item)}")
-    if non_empty and not value:
-        raise InvalidArgumentError(f"{name} must not be empty")
+# --- argument validation helpers of the request models: see _validation -----------------
+_brief = brief
+_got = got
+_is_int = is_int
+_is_number = is_number
+_check_int = check_int
+_check_number = check_number
+_check_bool = check_bool
+_check_str = check_str
+_check_str_list = check_str_list
+_check_int_list = check_int_list
