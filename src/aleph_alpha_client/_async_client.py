@@ -40,6 +40,7 @@ from .chat import (
     ChatRequest,
     ChatResponse,
     ChatStreamChunk,
+    ChoiceFinishReason,
     FinishReason,
     ReasoningChunk,
     ToolCall,
@@ -73,7 +74,9 @@ from .transport import AsyncTransportProtocol
 __all__ = ["AsyncClient"]
 
 R = TypeVar("R")
-ChatStreamItem = ChatStreamChunk | ReasoningChunk | ToolCall | FinishReason | Usage
+ChatStreamItem = (
+    ChatStreamChunk | ReasoningChunk | ToolCall | FinishReason | ChoiceFinishReason | Usage
+)
 
 
 class AsyncClient(BaseClient):
@@ -375,13 +378,14 @@ class AsyncClient(BaseClient):
     async def run_tools_with_streaming(
         self, request: ChatRequest, model: str, *, max_iterations: int = 8
     ) -> AsyncIterator[ToolLoopEvent]:
-        """``run_tools`` streamed: ``ChatStreamChunk`` text as it comes, each ``ToolCall``,
+        """``run_tools`` streamed: ``ChatStreamChunk`` text and ``ReasoningChunk`` thinking as
+        they come (apart, as in ``chat_with_streaming``), each ``ToolCall``,
         each ``ToolResult``, and the ``ToolRunResult`` last (``async for``, no ``await``)."""
         loop = ToolLoop(request, max_iterations)
         while True:
             async with self.chat_with_streaming(loop.next_request(), model) as stream:
                 async for item in stream:
-                    if isinstance(item, ToolCall) or (
+                    if isinstance(item, (ToolCall, ReasoningChunk)) or (
                         isinstance(item, ChatStreamChunk) and item.content
                     ):
                         yield item

@@ -41,6 +41,7 @@ from .chat import (
     ChatRequest,
     ChatResponse,
     ChatStreamChunk,
+    ChoiceFinishReason,
     FinishReason,
     ReasoningChunk,
     ToolCall,
@@ -77,7 +78,9 @@ __all__ = ["Client"]
 _TRANSPORT_LOCK = threading.Lock()
 
 R = TypeVar("R")
-ChatStreamItem = ChatStreamChunk | ReasoningChunk | ToolCall | FinishReason | Usage
+ChatStreamItem = (
+    ChatStreamChunk | ReasoningChunk | ToolCall | FinishReason | ChoiceFinishReason | Usage
+)
 
 
 class Client(BaseClient):
@@ -378,13 +381,14 @@ class Client(BaseClient):
     def run_tools_with_streaming(
         self, request: ChatRequest, model: str, *, max_iterations: int = 8
     ) -> Iterator[ToolLoopEvent]:
-        """``run_tools`` streamed: ``ChatStreamChunk`` text as it comes, each ``ToolCall``,
+        """``run_tools`` streamed: ``ChatStreamChunk`` text and ``ReasoningChunk`` thinking as
+        they come (apart, as in ``chat_with_streaming``), each ``ToolCall``,
         each ``ToolResult``, and the ``ToolRunResult`` last."""
         loop = ToolLoop(request, max_iterations)
         while True:
             with self.chat_with_streaming(loop.next_request(), model) as stream:
                 for item in stream:
-                    if isinstance(item, ToolCall) or (
+                    if isinstance(item, (ToolCall, ReasoningChunk)) or (
                         isinstance(item, ChatStreamChunk) and item.content
                     ):
                         yield item

@@ -30,6 +30,7 @@ from .chat import (
     ChatChoice,
     ChatResponse,
     ChatStreamChunk,
+    ChoiceFinishReason,
     FinishReason,
     FunctionCall,
     ReasoningChunk,
@@ -51,7 +52,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-ChatItem = Union[ChatStreamChunk, ReasoningChunk, ToolCall, FinishReason, Usage]
+ChatItem = Union[ChatStreamChunk, ReasoningChunk, ToolCall, FinishReason, ChoiceFinishReason, Usage]
 
 
 def _error_event(chunk: Mapping[str, Any]) -> StreamEventError:
@@ -368,7 +369,10 @@ class ChatStreamState:
             self._start(out)
             choice.finish_reason = FinishReason.from_json(finish)
             self._flush_calls(choice, out)
-            out.append(choice.finish_reason)
+            if len(self._choices) > 1 or choice.index:  # n > 1: say which choice finished
+                out.append(ChoiceFinishReason(choice.finish_reason, choice.index))
+            else:
+                out.append(choice.finish_reason)
 
     def _feed_call(self, choice: _Choice, raw: Mapping[str, Any]) -> None:
         index = raw.get("index", 0)
