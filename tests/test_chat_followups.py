@@ -30,6 +30,7 @@ from aleph_alpha_client.cli import main
 from aleph_alpha_client.emulator import Emulator
 from aleph_alpha_client.tools import ToolResult, ToolRunResult
 from conftest import run_client
+from scripted_server import Reply, ScriptedServer
 
 MODES = ["sync", "async"]
 REASONING_MODELS = ["qwen3-32b-reasoning", "deepseek-r1-distill-llama-8b"]
@@ -205,6 +206,33 @@ def test_n_stream_finish_items_say_which_choice(emu: Emulator, mode: str) -> Non
     items, _ = stream_items(mode, emu.url, single, "llama-3.1-8b-instruct")
     finishes = [i for i in items if isinstance(i, FinishReason)]
     assert len(finishes) == 1 and finishes[0] is FinishReason.Stop  # n = 1: unchanged
+
+
+def _sse_chunk(delta: dict[str, Any], index: int, finish: str | None = None) -> dict[str, Any]:
+    choice = {"index": index, "delta": delta, "finish_reason": finish}
+    return {"id": "s", "created": 2, "model": "m", "choices": [choice]}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_n_stream_whose_first_choice_ends_before_the_others_start(
+    server: ScriptedServer, mode: str
+) -> None:
+    events = [
+        _sse_chunk({"role": "assistant", "content": "A"}, 0),
+        _sse_chunk({"content": ""}, 0, finish="length"),
+        _sse_chunk({"role": "assistant", "content": "B"}, 1),
+        _sse_chunk({"content": ""}, 1, finish="stop"),
+    ]
+    server.add(Reply.sse(events))
+    request = ChatRequest("m", [Message(Role.User, "Hi")], n=2)
+    items, final = stream_items(mode, server.url, request, "m")
+    finishes = [i for i in items if isinstance(i, FinishReason)]
+    # the request asked for two choices: the first finish item names its choice too
+    assert [(type(f), f.index, f.reason) for f in finishes] == [
+        (ChoiceFinishReason, 0, FinishReason.Length),
+        (ChoiceFinishReason, 1, FinishReason.Stop),
+    ]
+    assert [c.finish_reason for c in final.choices] == [FinishReason.Length, FinishReason.Stop]
 
 
 def test_choice_finish_reason_stands_in_for_the_member() -> None:
