@@ -322,9 +322,16 @@ class Client(BaseClient):
         The answer is also remembered: a later ``MISSING_CAPABILITY`` error of a model in it
         says what that model can do.
         """
-        settings: list[ModelSettings] = self._fetch_json(
-            self._model_settings_request(), ModelSettings.list_from_json
-        )
+        http = self._model_settings_request()
+        observer = _tracing.start("model-settings", None, None)
+        try:
+            settings: list[ModelSettings] = self._fetch_json(http, ModelSettings.list_from_json)
+        except BaseException as error:
+            if observer is not None:
+                observer.fail(error)
+            raise
+        if observer is not None:
+            observer.done(settings)
         return self._remember_settings(settings)
 
     def transcribe(
@@ -337,11 +344,16 @@ class Client(BaseClient):
         the language.
         """
         http = self._transcribe_request(audio, model, language)
+        observer = _tracing.start("transcribe", model, None)
         try:
             result: TranscriptionResponse = self._fetch_json(http, TranscriptionResponse.from_json)
         except BaseException as error:
             self._note_capabilities(error, model)
+            if observer is not None:
+                observer.fail(error)
             raise
+        if observer is not None:
+            observer.done(result)
         return result
 
     def tokenizer(self, model: str) -> Any:
