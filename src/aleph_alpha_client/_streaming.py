@@ -266,7 +266,8 @@ class ChatStreamState:
 
     Reasoning (a delta's ``reasoning_content`` / ``reasoning``, or a leading ``<think>`` of the
     content, tags split across deltas included) becomes :class:`ReasoningChunk` items, never
-    content. With ``n`` > 1 every choice is accumulated on its own (chunks carry ``index``).
+    content. With ``n`` > 1 every choice is accumulated on its own (chunks carry ``index``)
+    and each finish item is a :class:`ChoiceFinishReason` naming its choice.
     """
 
     def __init__(self, include_usage: bool, n: int = 1) -> None:
