@@ -8,9 +8,14 @@ import logging
 import os
 import weakref
 from typing import Any, TypeVar
-from urllib.parse import quote
 
-from ._config import ClientConfig, Timeout, check_max_retry_after
+from ._config import (
+    ClientConfig,
+    Timeout,
+    check_max_retry_after,
+    check_stream_timeout,
+    path_segment,
+)
 from ._exceptions import (
     APIResponseValidationError,
     InvalidArgumentError,
@@ -128,10 +133,12 @@ class BaseClient:
         hosting: str | None = _UNSET,
         tags: list[str] | None = _UNSET,
         nice: bool | None = None,
+        stream_timeout: float | None = _UNSET,
     ) -> _Self:
         """A copy with other options that shares this client's connection pool.
 
-        ``client.with_options(max_retries=0, timeout=5).chat(...)`` overrides for one call.
+        ``client.with_options(max_retries=0, timeout=5).chat(...)`` overrides for one call;
+        ``stream_timeout`` bounds a whole stream (``None``: no bound).
         """
         config = self._config
         retry = config.retry
@@ -148,8 +155,17 @@ class BaseClient:
         if retry_read_timeouts is not None:
             retry = dataclasses.replace(retry, retry_read_timeouts=bool(retry_read_timeouts))
         changes: dict[str, Any] = {"retry": retry}
+        new_timeout = config.timeout
         if timeout is not _UNSET:
-            changes["timeout"] = Timeout.coerce(timeout)
+            new_timeout = Timeout.coerce(timeout)
+            if not isinstance(timeout, Timeout):  # a number keeps the stream bound
+                new_timeout = dataclasses.replace(new_timeout, stream=config.timeout.stream)
+        if stream_timeout is not _UNSET:
+            new_timeout = dataclasses.replace(
+                new_timeout, stream=check_stream_timeout(stream_timeout)
+            )
+        if new_timeout is not config.timeout:
+            changes["timeout"] = new_timeout
         if hosting is not _UNSET:
             if hosting is not None and not isinstance(hosting, str):
                 raise InvalidArgumentTypeError(f"hosting: expected a str or None, got {hosting!r}")
@@ -199,7 +215,7 @@ class BaseClient:
         if not isinstance(model, str) or not model.strip():
             raise InvalidArgumentError(f"model: expected a model name, got {model!r}")
         _tokenizer_class()  # a missing extra fails before anything is sent
-        return build_get(self._config, self._headers, f"models/{quote(model, safe='/')}/tokenizer")
+        return build_get(self._config, self._headers, f"models/{path_segment(model)}/tokenizer")
 
 
 def check_version(version: str) -> None:
