@@ -23,6 +23,7 @@ from aleph_alpha_client.chat import (
     ChatRequest,
     ChatResponse,
     ChatStreamChunk,
+    ChoiceFinishReason,
     FinishReason,
     Message,
     ReasoningChunk,
@@ -43,7 +44,9 @@ from aleph_alpha_client.prompt import Prompt
 from conftest import run_client
 
 MODEL = "llama-3.1-8b-instruct"
-CHAT_ITEM = typing.Union[ChatStreamChunk, ReasoningChunk, ToolCall, FinishReason, Usage]
+CHAT_ITEM = typing.Union[
+    ChatStreamChunk, ReasoningChunk, ToolCall, FinishReason, ChoiceFinishReason, Usage
+]
 COMPLETION_ITEM = typing.Union[StreamChunk, StreamSummary, CompletionSummary]
 
 

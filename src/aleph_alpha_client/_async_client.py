@@ -47,6 +47,7 @@ from .chat import (
     ChatRequest,
     ChatResponse,
     ChatStreamChunk,
+    ChoiceFinishReason,
     FinishReason,
     ReasoningChunk,
     ToolCall,
@@ -81,7 +82,9 @@ __all__ = ["AsyncClient"]
 
 R = TypeVar("R")
 ItemT = TypeVar("ItemT")
-ChatStreamItem = ChatStreamChunk | ReasoningChunk | ToolCall | FinishReason | Usage
+ChatStreamItem = (
+    ChatStreamChunk | ReasoningChunk | ToolCall | FinishReason | ChoiceFinishReason | Usage
+)
 
 
 class AsyncClient(BaseClient):
@@ -336,9 +339,18 @@ class AsyncClient(BaseClient):
         The answer is also remembered: a later ``MISSING_CAPABILITY`` error of a model in it
         says what that model can do.
         """
-        settings: list[ModelSettings] = await self._fetch_json(
-            self._model_settings_request(), ModelSettings.list_from_json
-        )
+        http = self._model_settings_request()
+        observer = _tracing.start("model-settings", None, None)
+        try:
+            settings: list[ModelSettings] = await self._fetch_json(
+                http, ModelSettings.list_from_json
+            )
+        except BaseException as error:
+            if observer is not None:
+                observer.fail(error)
+            raise
+        if observer is not None:
+            observer.done(settings)
         return self._remember_settings(settings)
 
     async def transcribe(
@@ -351,13 +363,18 @@ class AsyncClient(BaseClient):
         the language.
         """
         http = self._transcribe_request(audio, model, language)
+        observer = _tracing.start("transcribe", model, None)
         try:
             result: TranscriptionResponse = await self._fetch_json(
                 http, TranscriptionResponse.from_json
             )
         except BaseException as error:
             self._note_capabilities(error, model)
+            if observer is not None:
+                observer.fail(error)
             raise
+        if observer is not None:
+            observer.done(result)
         return result
 
     async def tokenizer(self, model: str) -> Any:
@@ -401,13 +418,14 @@ class AsyncClient(BaseClient):
     async def run_tools_with_streaming(
         self, request: ChatRequest, model: str, *, max_iterations: int = 8
     ) -> AsyncIterator[ToolLoopEvent]:
-        """``run_tools`` streamed: ``ChatStreamChunk`` text as it comes, each ``ToolCall``,
+        """``run_tools`` streamed: ``ChatStreamChunk`` text and ``ReasoningChunk`` thinking as
+        they come (apart, as in ``chat_with_streaming``), each ``ToolCall``,
         each ``ToolResult``, and the ``ToolRunResult`` last (``async for``, no ``await``)."""
         loop = ToolLoop(request, max_iterations)
         while True:
             async with self.chat_with_streaming(loop.next_request(), model) as stream:
                 async for item in stream:
-                    if isinstance(item, ToolCall) or (
+                    if isinstance(item, (ToolCall, ReasoningChunk)) or (
                         isinstance(item, ChatStreamChunk) and item.content
                     ):
                         yield item

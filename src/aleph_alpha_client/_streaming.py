@@ -33,6 +33,7 @@ from .chat import (
     ChatRequest,
     ChatResponse,
     ChatStreamChunk,
+    ChoiceFinishReason,
     FinishReason,
     FunctionCall,
     ReasoningChunk,
@@ -70,7 +71,7 @@ ItemT = TypeVar("ItemT")
 FinalT = TypeVar("FinalT")
 FinalT_co = TypeVar("FinalT_co", covariant=True)
 #: One item of a chat stream.
-ChatItem = Union[ChatStreamChunk, ReasoningChunk, ToolCall, FinishReason, Usage]
+ChatItem = Union[ChatStreamChunk, ReasoningChunk, ToolCall, FinishReason, ChoiceFinishReason, Usage]
 
 
 class StreamState(Protocol[ItemT, FinalT_co]):
@@ -267,11 +268,13 @@ class ChatStreamState:
 
     Reasoning (a delta's ``reasoning_content`` / ``reasoning``, or a leading ``<think>`` of the
     content, tags split across deltas included) becomes :class:`ReasoningChunk` items, never
-    content. With ``n`` > 1 every choice is accumulated on its own (chunks carry ``index``).
+    content. With ``n`` > 1 every choice is accumulated on its own (chunks carry ``index``)
+    and each finish item is a :class:`ChoiceFinishReason` naming its choice.
     """
 
-    def __init__(self, include_usage: bool) -> None:
+    def __init__(self, include_usage: bool, n: int = 1) -> None:
         self.include_usage = include_usage
+        self.several = n > 1  # finish items say their choice (ChoiceFinishReason)
         self.started = False
         self._held: list[ChatItem] = []
         self._first = _Choice(0)
@@ -412,7 +415,10 @@ class ChatStreamState:
             self._start(out)
             choice.finish_reason = FinishReason.from_json(finish)
             self._flush_calls(choice, out)
-            out.append(choice.finish_reason)
+            if self.several or len(self._choices) > 1 or choice.index:  # say which choice
+                out.append(ChoiceFinishReason(choice.finish_reason, choice.index))
+            else:
+                out.append(choice.finish_reason)
 
     def _feed_call(self, choice: _Choice, raw: Mapping[str, Any]) -> None:
         index = raw.get("index", 0)
@@ -959,7 +965,8 @@ def _text_of(item: object) -> str:
 
 def chat_stream_state(request: ChatRequest) -> ChatStreamState:
     """A fresh accumulator for a chat stream of ``request`` (it waits for usage if asked)."""
-    return ChatStreamState(bool(request.stream_options and request.stream_options.include_usage))
+    include_usage = bool(request.stream_options and request.stream_options.include_usage)
+    return ChatStreamState(include_usage, n=request.n or 1)
 
 
 def completion_stream_state(request: CompletionRequest) -> CompletionStreamState:

@@ -14,7 +14,7 @@ import io
 import json
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, EnumMeta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional, TypeVar, Union
 
 from ._exceptions import (
@@ -35,6 +35,7 @@ __all__ = [
     "ChatRequest",
     "ChatResponse",
     "ChatStreamChunk",
+    "ChoiceFinishReason",
     "FinishReason",
     "FunctionCall",
     "JSONSchema",
@@ -66,7 +67,16 @@ class Role(str, Enum):
     Tool = "tool"
 
 
-class FinishReason(str, Enum):
+class _FinishReasonType(EnumMeta):
+    """``isinstance(x, FinishReason)`` also holds for a :class:`ChoiceFinishReason`."""
+
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return type.__instancecheck__(cls, instance) or (
+            cls is FinishReason and isinstance(instance, ChoiceFinishReason)
+        )
+
+
+class FinishReason(str, Enum, metaclass=_FinishReasonType):
     """Why the model stopped generating."""
 
     Stop = "stop"
@@ -81,6 +91,49 @@ class FinishReason(str, Enum):
             return cls(value)
         except ValueError:
             raise APIResponseValidationError(f"unknown finish_reason {value!r}") from None
+
+
+class ChoiceFinishReason(str):
+    """The finish item of one choice in an ``n`` > 1 stream: which choice (``index``)
+    finished and why (``reason``, a :class:`FinishReason`).
+
+    It stands in for the bare :class:`FinishReason` that an ``n`` = 1 stream yields:
+    ``isinstance(item, FinishReason)`` holds, it equals (and hashes as) ``reason``
+    (``item == FinishReason.Stop``, ``item == "stop"``), and has ``value`` and ``name``.
+    Only ``item is FinishReason.Stop`` tells them apart. ``index`` is the choice index (it
+    hides ``str.index``).
+    """
+
+    reason: FinishReason
+    index: int  # type: ignore[assignment]  # the choice, as on ChatStreamChunk
+
+    def __new__(cls, reason: FinishReason, index: int) -> ChoiceFinishReason:
+        self = super().__new__(cls, FinishReason(reason).value)
+        self.reason = FinishReason(reason)
+        self.index = index
+        return self
+
+    @property
+    def value(self) -> str:
+        """The wire value, as ``FinishReason.value``."""
+        return self.reason.value
+
+    @property
+    def name(self) -> str:
+        """The member name, as ``FinishReason.name``."""
+        return self.reason.name
+
+    def __repr__(self) -> str:
+        return f"ChoiceFinishReason({self.reason!s}, index={self.index})"
+
+    def __str__(self) -> str:
+        return str(self.reason)
+
+    def __format__(self, spec: str) -> str:
+        return format(self.reason, spec)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ChoiceFinishReason, (self.reason, self.index))
 
 
 @dataclass(frozen=True)
@@ -824,7 +877,9 @@ class ReasoningChunk:
     index: int = 0
 
 
-ChatStreamItem = Union[ChatStreamChunk, ReasoningChunk, ToolCall, Usage, FinishReason]
+ChatStreamItem = Union[
+    ChatStreamChunk, ReasoningChunk, ToolCall, Usage, FinishReason, ChoiceFinishReason
+]
 
 
 def stream_chat_item_from_json(

@@ -28,7 +28,15 @@ from ._exceptions import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .chat import ChatRequest, ChatResponse, ChatStreamChunk, Message, TextMessage, ToolCall
+    from .chat import (
+        ChatRequest,
+        ChatResponse,
+        ChatStreamChunk,
+        Message,
+        ReasoningChunk,
+        TextMessage,
+        ToolCall,
+    )
 
 __all__ = [
     "Tool",
@@ -672,5 +680,6 @@ async def run_planned_async(loop: ToolLoop, planned: Sequence[PlannedCall]) -> l
     return list(await asyncio.gather(*(one(call) for call in planned)))
 
 
-#: What ``run_tools_with_streaming`` yields.
-ToolLoopEvent = Union["ChatStreamChunk", "ToolCall", ToolResult, ToolRunResult]
+#: What ``run_tools_with_streaming`` yields (``ReasoningChunk``: a reasoning model's thinking,
+#: never part of a ``ChatStreamChunk``).
+ToolLoopEvent = Union["ChatStreamChunk", "ReasoningChunk", "ToolCall", ToolResult, ToolRunResult]

@@ -212,7 +212,7 @@ class _Chat:
 
     def _send_with_tools(self, request: Any) -> tuple[ChatResponse, list[Any]]:
         """Run the tool loop; tool calls and results go to stderr, the answer to stdout."""
-        from ..chat import ChatStreamChunk, ToolCall
+        from ..chat import ChatStreamChunk, ReasoningChunk, ToolCall
         from ..tools import ToolResult, ToolRunResult
 
         app = self.app
@@ -221,24 +221,40 @@ class _Chat:
         sent = len(request.messages) - 1  # the new user message starts this turn
         if not self.stream:
             result = client.run_tools(request, self.args.model)
-            for message in result.messages[sent:]:
-                for call in message.tool_calls or []:
+            for message in result.messages[sent:-1]:  # the final answer is printed below
+                calls = message.tool_calls or []
+                thinking = getattr(message, "reasoning_content", None)
+                if calls and thinking and not self.args.json:
+                    reasoning = _Reasoning(app, self.args)
+                    reasoning.write(thinking)
+                    reasoning.end()
+                for call in calls:
                     app.info(f"[tool] {call.function.name}({call.function.arguments})")
             self._print_whole(result.response)
             return result.response, result.messages[sent:]
         last = "\n"
         final: ToolRunResult | None = None
-        for event in client.run_tools_with_streaming(request, self.args.model):
-            if isinstance(event, ChatStreamChunk):
-                app.stdout.write(event.content)
-                app.stdout.flush()
-                last = event.content
-            elif isinstance(event, ToolCall):
-                app.info(f"[tool] {event.function.name}({event.function.arguments})")
-            elif isinstance(event, ToolResult):
-                app.info(f"[tool] -> {event.content}")
-            elif isinstance(event, ToolRunResult):
-                final = event
+        reasoning = _Reasoning(app, self.args)
+        try:
+            for event in client.run_tools_with_streaming(request, self.args.model):
+                if isinstance(event, ReasoningChunk):
+                    if event.index == 0:
+                        reasoning.write(event.content)
+                    continue
+                reasoning.end()
+                if isinstance(event, ChatStreamChunk):
+                    if event.index == 0:
+                        app.stdout.write(event.content)
+                        app.stdout.flush()
+                        last = event.content
+                elif isinstance(event, ToolCall):
+                    app.info(f"[tool] {event.function.name}({event.function.arguments})")
+                elif isinstance(event, ToolResult):
+                    app.info(f"[tool] -> {event.content}")
+                elif isinstance(event, ToolRunResult):
+                    final = event
+        finally:
+            reasoning.end()
         if not last.endswith("\n"):
             app.out("")
         assert final is not None

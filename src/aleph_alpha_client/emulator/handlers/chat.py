@@ -177,22 +177,30 @@ def _chat(payload: dict[str, Any], ctx: _Context) -> Response:
 
     chat_id = "chatcmpl-" + ctx.hex_id("chat")
     created = ctx.created()
+    user_text = next((m.text for m in reversed(messages) if m.role == "user"), last.text)
     if call_tool:
         function = tools[tool_index]["function"]
         arguments = json.dumps(
             example_for_schema(function.get("parameters") or {"type": "object"}, "arguments")
         )
-        call = {
-            "id": "chatcmpl-tool-" + ctx.hex_id("tool"),
-            "type": "function",
-            "function": {"name": function["name"], "arguments": arguments},
-        }
-        completion_tokens = len(tokenizer.encode(function["name"] + arguments))
-        usage = _usage(prompt_tokens, completion_tokens)
+        thought = _thought(model, user_text, effort)
+        calls = [
+            {
+                # choice 0 keeps the id an n = 1 answer has; the others get their own
+                "id": "chatcmpl-tool-" + ctx.hex_id("tool" if i == 0 else f"tool{i}"),
+                "type": "function",
+                "function": {"name": function["name"], "arguments": arguments},
+            }
+            for i in range(n)
+        ]
+        per_choice = len(tokenizer.encode(function["name"] + arguments))
+        if thought is not None:
+            per_choice += len(tokenizer.encode(thought))
+        usage = _usage(prompt_tokens, per_choice * n)
         if stream:
-            return _chat_tool_stream(chat_id, created, model, call, usage, include_usage)
-        message = {"role": "assistant", "content": "", "tool_calls": [call]}
-        return _chat_json(chat_id, created, model, [(message, "tool_calls")] * n, usage, n)
+            return _chat_tool_stream(chat_id, created, model, calls, thought, usage, include_usage)
+        messages_out = [_tool_message(model, call, thought) for call in calls]
+        return _chat_json(chat_id, created, model, messages_out, usage)
 
     if is_json:
         content = json.dumps(example_for_schema(schema, "answer"))
@@ -201,7 +209,6 @@ def _chat(payload: dict[str, Any], ctx: _Context) -> Response:
     else:
         user = next((m for m in reversed(messages) if m.role == "user"), last)
         content = answer_for(user.text, user.images)
-    user_text = next((m.text for m in reversed(messages) if m.role == "user"), last.text)
     answers = [
         _Answer.make(model, _variant(content, i, is_json), user_text, effort, maximum_tokens)
         for i in range(n)
@@ -238,6 +245,24 @@ _THOUGHTS = (
 )
 
 
+def _thought(model: ModelInfo, user_text: str, effort: int) -> str | None:
+    """What a reasoning model thinks before it answers (None for other models)."""
+    if "reasoning" not in model.capabilities and "think" not in model.capabilities:
+        return None
+    snippet = " ".join(user_text.split())[:80]
+    return " ".join((f'The user wrote: "{snippet}".', *_THOUGHTS[:effort]))
+
+
+def _tool_message(model: ModelInfo, call: dict[str, Any], thought: str | None) -> dict[str, Any]:
+    """An assistant message calling a tool (a reasoning model's thinking included)."""
+    message: dict[str, Any] = {"role": "assistant", "content": "", "tool_calls": [call]}
+    if thought is not None and "think" in model.capabilities:
+        message["content"] = f"<think>\n{thought}\n</think>\n\n"
+    elif thought is not None:
+        message["reasoning_content"] = thought
+    return message
+
+
 def _variant(content: str, index: int, is_json: bool) -> str:
     """The answer of choice ``index`` (n > 1): the first is the answer, the others differ."""
     if index == 0 or is_json:
@@ -263,11 +288,7 @@ class _Answer:
     def make(
         model: ModelInfo, answer: str, user_text: str, effort: int, maximum_tokens: int | None
     ) -> _Answer:
-        thinking = "reasoning" in model.capabilities or "think" in model.capabilities
-        reasoning = None
-        if thinking:
-            snippet = " ".join(user_text.split())[:80]
-            reasoning = " ".join((f'The user wrote: "{snippet}".', *_THOUGHTS[:effort]))
+        reasoning = _thought(model, user_text, effort)
         if "think" in model.capabilities:
             answer = f"<think>\n{reasoning}\n</think>\n\n{answer}"
             reasoning = None
@@ -338,19 +359,17 @@ def _chat_json(
     chat_id: str,
     created: int,
     model: ModelInfo,
-    choices: list[tuple[dict[str, Any], str]],
+    messages: list[dict[str, Any]],
     usage: dict[str, int],
-    n: int,
 ) -> Response:
-    if n > 1:
-        usage = _usage(usage["prompt_tokens"], usage["completion_tokens"] * n)
+    """A tool-call answer: one choice per message, each finishing with ``tool_calls``."""
     return _chat_response(
         chat_id,
         created,
         model,
         [
-            {"finish_reason": finish, "index": i, "message": message, "logprobs": None}
-            for i, (message, finish) in enumerate(choices)
+            {"finish_reason": "tool_calls", "index": i, "message": message, "logprobs": None}
+            for i, message in enumerate(messages)
         ],
         usage,
     )
@@ -456,24 +475,46 @@ def _chat_tool_stream(
     chat_id: str,
     created: int,
     model: ModelInfo,
-    call: dict[str, Any],
+    calls: list[dict[str, Any]],
+    thought: str | None,
     usage: dict[str, int],
     include_usage: bool,
 ) -> Response:
-    events = [_chunk(chat_id, created, model, {"role": "assistant", "content": ""})]
-    head = {
-        "id": call["id"],
-        "index": 0,
-        "type": "function",
-        "function": {"name": call["function"]["name"]},
-    }
-    events.append(_chunk(chat_id, created, model, {"content": "", "tool_calls": [head]}))
-    arguments: str = call["function"]["arguments"]
-    step = 12
-    for start in range(0, len(arguments), step):
-        fragment = {"index": 0, "function": {"arguments": arguments[start : start + step]}}
-        events.append(_chunk(chat_id, created, model, {"content": "", "tool_calls": [fragment]}))
-    events.append(_chunk(chat_id, created, model, {"content": ""}, "tool_calls"))
+    """Every choice's role chunk, then in turn their thinking, call heads and argument
+    fragments, then their finish chunks, usage."""
+    per_choice: list[list[str]] = []
+    for index, call in enumerate(calls):
+        events: list[str] = []
+        if thought is not None:
+            key = "content" if "think" in model.capabilities else "reasoning_content"
+            text = f"<think>\n{thought}\n</think>\n\n" if key == "content" else thought
+            for piece, _ids, _pos in _pieces_with_ids(tokenizer.encode(text)):
+                events.append(_chunk(chat_id, created, model, {key: piece}, index=index))
+        head = {
+            "id": call["id"],
+            "index": 0,
+            "type": "function",
+            "function": {"name": call["function"]["name"]},
+        }
+        delta: dict[str, Any] = {"content": "", "tool_calls": [head]}
+        events.append(_chunk(chat_id, created, model, delta, index=index))
+        arguments: str = call["function"]["arguments"]
+        step = 12
+        for start in range(0, len(arguments), step):
+            fragment = {"index": 0, "function": {"arguments": arguments[start : start + step]}}
+            delta = {"content": "", "tool_calls": [fragment]}
+            events.append(_chunk(chat_id, created, model, delta, index=index))
+        per_choice.append(events)
+    events = [
+        _chunk(chat_id, created, model, {"role": "assistant", "content": ""}, index=i)
+        for i in range(len(calls))
+    ]
+    for step in range(max(len(e) for e in per_choice)):
+        events.extend(e[step] for e in per_choice if step < len(e))
+    events.extend(
+        _chunk(chat_id, created, model, {"content": ""}, "tool_calls", index=i)
+        for i in range(len(calls))
+    )
     if include_usage:
         events.append(_chunk(chat_id, created, model, None, usage=usage))
     events.append("[DONE]")
