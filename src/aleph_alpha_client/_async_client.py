@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -56,6 +57,9 @@ from .translation import TranslationRequest, TranslationResponse
 from .transport import AsyncTransportProtocol
 
 __all__ = ["AsyncClient"]
+
+#: Guards the first creation of a client's transport (loops in several threads).
+_TRANSPORT_LOCK = threading.Lock()
 
 R = TypeVar("R")
 ChatStreamItem = ChatStreamChunk | ToolCall | FinishReason | Usage
@@ -120,12 +124,16 @@ class AsyncClient(BaseClient):
             return self._mock_transport(route)
         transport = self._transport_box[0]
         if transport is None:
-            transport = AsyncTransport(
-                limit=self._limit,
-                verify_ssl=self._config.verify_ssl,
-                host=self._config.host,
-            )
-            self._transport_box[0] = transport
+            # threads running their own loops may make their first call at once
+            with _TRANSPORT_LOCK:
+                transport = self._transport_box[0]
+                if transport is None:
+                    transport = AsyncTransport(
+                        limit=self._limit,
+                        verify_ssl=self._config.verify_ssl,
+                        host=self._config.host,
+                    )
+                    self._transport_box[0] = transport
         return transport
 
     def _mock_transport(self, route: str) -> Any:
