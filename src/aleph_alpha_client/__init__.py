@@ -40,6 +40,7 @@ from ._exceptions import (
     UnknownStatusError,
     UnprocessableEntityError,
 )
+from ._hooks import RequestEvent, ResponseEvent
 from ._streaming import AsyncStream, Stream
 from .chat import (
     ChatRequest,
@@ -191,11 +192,13 @@ __all__ = [
     "PromptTemplate",
     "QuotaError",
     "RateLimitError",
+    "RequestEvent",
     "RequestTimeoutError",
     "RerankRequest",
     "RerankResponse",
     "RerankResult",
     "RerankUsage",
+    "ResponseEvent",
     "Role",
     "SemanticEmbeddingRequest",
     "SemanticEmbeddingResponse",

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import weakref
+from collections.abc import Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -81,9 +82,11 @@ class BaseClient:
         return self._config.hosting
 
     @property
-    def token(self) -> str:
-        """The API token (never shown in repr, errors or logs)."""
-        return self._config.token
+    def token(self) -> Any:
+        """The API token, or the token callable when one was given (never shown in repr,
+        errors or logs)."""
+        provider = self._config.token_provider
+        return self._config.token if provider is None else provider
 
     @property
     def nice(self) -> bool:
@@ -125,11 +128,17 @@ class BaseClient:
         hosting: str | None = _UNSET,
         tags: list[str] | None = _UNSET,
         nice: bool | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int | float | bool] | None = None,
     ) -> _Self:
         """A copy with other options that shares this client's connection pool.
 
         ``client.with_options(max_retries=0, timeout=5).chat(...)`` overrides for one call.
+        ``extra_headers`` are sent with every request of the copy, on top of (and replacing,
+        name by name) ``default_headers``; ``extra_query`` parameters are added to every URL.
         """
+        from ._hooks import check_headers, check_query, merge_headers, merge_query
+
         config = self._config
         retry = config.retry
         if max_retries is not None:
@@ -157,6 +166,14 @@ class BaseClient:
             changes["tags"] = None if tags is None else tuple(tags)
         if nice is not None:
             changes["nice"] = bool(nice)
+        if extra_headers is not None:
+            changes["extra_headers"] = merge_headers(
+                config.extra_headers, check_headers(extra_headers, "extra_headers")
+            )
+        if extra_query is not None:
+            changes["extra_query"] = merge_query(
+                config.extra_query, check_query(extra_query, "extra_query")
+            )
         clone = copy.copy(self)
         clone._setup(config.with_changes(**changes))
         return clone

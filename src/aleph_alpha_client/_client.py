@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from . import _endpoints as ep
@@ -12,6 +12,12 @@ from . import _tracing
 from ._base import BaseClient, check_transport, check_version, make_progress_bar, make_tokenizer
 from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
 from ._exceptions import APIConnectionError, IncompleteStreamError, StreamEventError
+from ._hooks import (
+    ask_token_sync,
+    needs_token_refresh,
+    run_request_hooks_sync,
+    run_response_hooks_sync,
+)
 from ._mocks import sync_route
 from ._retry import AttemptDriver
 from ._streaming import (
@@ -31,6 +37,7 @@ from ._wire import (
     parse_model,
     parse_text,
     stream_content_type_error,
+    with_token,
 )
 from .chat import ChatRequest, ChatResponse, ChatStreamChunk, FinishReason, ToolCall, Usage
 from .completion import CompletionRequest, CompletionResponse, CompletionResponseStreamItem
@@ -76,7 +83,7 @@ class Client(BaseClient):
 
     def __init__(
         self,
-        token: str | None = None,
+        token: str | Callable[[], str] | None = None,
         host: str | None = None,
         hosting: str | None = None,
         request_timeout_seconds: Timeout | float | None = DEFAULT_REQUEST_TIMEOUT,
@@ -92,6 +99,8 @@ class Client(BaseClient):
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
         transport: SyncTransportProtocol | None = None,
         http_client: Any = None,
+        default_headers: Mapping[str, str] | None = None,
+        event_hooks: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
     ) -> None:
         self._setup(
             make_config(
@@ -106,6 +115,9 @@ class Client(BaseClient):
                 max_retry_after=max_retry_after,
                 retry_read_timeouts=retry_read_timeouts,
                 max_event_size=max_event_size,
+                default_headers=default_headers,
+                event_hooks=event_hooks,
+                sync=True,
             )
         )
         self._pool_size = limit if limit is not None else pool_size
@@ -158,17 +170,30 @@ class Client(BaseClient):
         return transport
 
     def _send(self, request: HTTPRequest, attempt: int = 0) -> tuple[SyncResponse, int]:
-        """One request with retries and redirects; returns a response with status < 300."""
-        timeout = self._config.timeout
+        """One request with retries and redirects; returns a response with status < 300.
+
+        A token callable is asked before the request, and once more after a 401 (then the
+        request is sent once more); event hooks are called around each attempt.
+        """
+        config = self._config
+        timeout = config.timeout
         transport = self._transport()
-        driver = AttemptDriver(request, self._config.retry, attempt)
+        provider, hooks = config.token_provider, config.hooks
+        if provider is not None:
+            with_token(request, ask_token_sync(provider))
+        driver = AttemptDriver(request, config.retry, attempt)
+        refresh = provider is not None
         while True:
+            _tracing.on_attempt(driver.request.headers, driver.attempt)
+            if hooks is not None:
+                event = run_request_hooks_sync(hooks, driver.request, driver.attempt)
             try:
-                _tracing.on_attempt(driver.request.headers, driver.attempt)
                 response = transport.send(driver.request, timeout)
             except APIConnectionError as err:
                 time.sleep(driver.delay_after_error(err))
                 continue
+            if hooks is not None:
+                run_response_hooks_sync(hooks, response, event)
             try:
                 verdict = driver.verdict(response.status, response.headers)
             except BaseException:
@@ -180,6 +205,10 @@ class Client(BaseClient):
                 response.close()
                 continue
             body = response.read()
+            if refresh and needs_token_refresh(driver.request, response.status):
+                refresh = False  # one fresh token per request, then the 401 is raised
+                with_token(driver.request, ask_token_sync(provider))
+                continue
             time.sleep(driver.delay_after_status(response.status, response.headers, body))
 
     def _call(self, endpoint: ep.Endpoint[R], request: Any, model: str | None) -> R:

@@ -111,6 +111,12 @@ class ClientConfig:
     verify_ssl: bool = True
     max_event_size: int = DEFAULT_MAX_EVENT_SIZE
     extra_headers: tuple[tuple[str, str], ...] = ()
+    #: Query parameters added to every URL (``with_options(extra_query=...)``).
+    extra_query: tuple[tuple[str, str], ...] = ()
+    #: A token callable, asked before each request (then ``token`` is ``""``).
+    token_provider: Any = field(default=None, repr=False, compare=False)
+    #: The checked ``event_hooks`` (an ``EventHooks``), or None.
+    hooks: Any = field(default=None, repr=False, compare=False)
 
     def url(self, path: str) -> str:
         """The URL of an endpoint path."""
@@ -139,8 +145,22 @@ def _normalise_host(host: str) -> str:
     return host if host.endswith("/") else host + "/"
 
 
-def resolve_token(token: str | None) -> str:
-    """The token from the argument, ``ALEPH_ALPHA_API_KEY`` or ``AA_TOKEN``."""
+def resolve_token(token: Any, *, sync: bool = True) -> tuple[str, Any]:
+    """The token from the argument, ``ALEPH_ALPHA_API_KEY`` or ``AA_TOKEN``, and the token
+    callable when ``token`` is one (never called here)."""
+    if callable(token) and not isinstance(token, str):
+        from ._hooks import _is_async_callable
+
+        if sync and _is_async_callable(token):
+            raise InvalidArgumentTypeError(
+                "token: Client takes a plain function returning the token; "
+                "an async one needs AsyncClient"
+            )
+        return "", token
+    return _static_token(token), None
+
+
+def _static_token(token: str | None) -> str:
     if token is None:
         token = os.environ.get("ALEPH_ALPHA_API_KEY") or os.environ.get("AA_TOKEN")
     if token is None or token == "":
@@ -167,7 +187,7 @@ def check_max_retry_after(value: Any) -> float:
 
 def make_config(
     *,
-    token: str | None,
+    token: Any,
     host: str | None,
     hosting: str | None,
     request_timeout_seconds: Union[Timeout, float, int, None],
@@ -178,9 +198,17 @@ def make_config(
     max_retry_after: float,
     retry_read_timeouts: bool,
     max_event_size: int,
+    default_headers: Any = None,
+    event_hooks: Any = None,
+    sync: bool = True,
 ) -> ClientConfig:
     """Validate constructor arguments and build the config (no I/O)."""
+    from ._hooks import check_event_hooks, check_headers
+
     setup_logging_from_env()
+    static_token, token_provider = resolve_token(token, sync=sync)
+    extra_headers = check_headers(default_headers, "default_headers")
+    hooks = check_event_hooks(event_hooks, sync=sync)
     if host is None:
         host = os.environ.get("ALEPH_ALPHA_BASE_URL") or DEFAULT_HOST
     if isinstance(total_retries, bool) or not isinstance(total_retries, int) or total_retries < 0:
@@ -201,7 +229,7 @@ def make_config(
             stacklevel=3,
         )
     return ClientConfig(
-        token=resolve_token(token),
+        token=static_token,
         host=_normalise_host(host),
         hosting=hosting,
         tags=None if tags is None else tuple(tags),
@@ -214,6 +242,9 @@ def make_config(
         ),
         verify_ssl=bool(verify_ssl),
         max_event_size=max_event_size,
+        extra_headers=extra_headers,
+        token_provider=token_provider,
+        hooks=hooks,
     )
 
 
