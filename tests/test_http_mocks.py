@@ -156,7 +156,8 @@ def test_vcr_records_our_client_and_replays_it(tmp_path: Path, aleph_alpha_emula
 
 
 @pytest.mark.skipif(
-    not OFFICIAL_WITH_VCR, reason="set AA_OFFICIAL_PYTHON to a Python with official 11.5.1 and vcrpy"
+    not OFFICIAL_WITH_VCR,
+    reason="set AA_OFFICIAL_PYTHON to a Python with official 11.5.1 and vcrpy",
 )
 def test_cassettes_recorded_live_by_the_official_client(tmp_path: Path) -> None:
     """Record fresh cassettes with the official client against a new emulator, replay with ours."""
