@@ -503,3 +503,28 @@ def test_client_refuses_a_sync_hook_that_returns_an_awaitable(emu: Emulator) -> 
     with pytest.raises(InvalidArgumentTypeError, match="awaitable"):
         run("sync", client, chat_text("sync"))
     assert emu.requests == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_refresh_after_a_redirect_that_dropped_the_token(mode: str) -> None:
+    from scripted_server import Reply, ScriptedServer
+
+    server = ScriptedServer()
+    try:
+        # 127.0.0.1 -> localhost: another origin, so the token is not sent there
+        other = f"http://localhost:{server.port}/chat/completions"
+        server.add(
+            Reply(307, {"Location": other}),
+            Reply.json({"error": "no token", "code": "UNAUTHENTICATED"}, status=401),
+        )
+        tokens = Tokens(f"{SECRET}-1", f"{SECRET}-2")
+        cls = Client if mode == "sync" else AsyncClient
+        client = cls(tokens, host=server.url, total_retries=0)
+        with pytest.raises(AuthenticationError):
+            run(mode, client, chat_text(mode))
+        assert tokens.calls == 1
+        first, second = server.received
+        assert first.headers["authorization"] == f"Bearer {SECRET}-1"
+        assert "authorization" not in second.headers
+    finally:
+        server.close()

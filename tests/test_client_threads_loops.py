@@ -86,3 +86,36 @@ def test_sync_client_serves_many_threads_at_once() -> None:
             )
 
         assert _run_threads(thread_main, 4) == [10] * 4
+
+
+def test_close_from_one_loop_leaves_another_loops_stream_running() -> None:
+    with Emulator(token="t", stream_latency=0.01) as emu:
+        client = AsyncClient("t", host=emu.url, total_retries=0, request_timeout_seconds=20)
+        started, closed = threading.Event(), threading.Event()
+        long_text = " ".join(f"word{i}" for i in range(30))
+
+        def streaming(_: int) -> int:
+            async def main() -> int:
+                items = 0
+                async for _item in client.chat_with_streaming(_chat(long_text), MODEL):
+                    items += 1
+                    if items == 1:
+                        started.set()
+                        await asyncio.get_running_loop().run_in_executor(None, closed.wait, 20)
+                return items
+
+            return asyncio.run(main())
+
+        def closing() -> None:
+            assert started.wait(20)
+            asyncio.run(client.close())  # from another loop and thread, mid-stream
+            closed.set()
+
+        closer = threading.Thread(target=closing)
+        closer.start()
+        [items] = _run_threads(streaming, 1)
+        closer.join(20)
+        assert closed.is_set() and items > 3
+        # the client still works afterwards, from a new loop
+        assert asyncio.run(client.chat(_chat("again"), MODEL)).message.content
+        asyncio.run(client.close())
