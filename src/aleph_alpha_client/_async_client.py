@@ -77,7 +77,12 @@ class AsyncClient(BaseClient):
 
     It can be built outside a running event loop; use ``async with AsyncClient(...)`` (it can
     be entered again after it was left) or ``await client.close()``. Constructing a client
-    does no network I/O.
+    does no network I/O. One client may serve several event loops in several threads at
+    once (each loop gets its own connections).
+
+    ``token`` may be a plain or ``async`` function returning the token, asked before each
+    request and once more after a 401; ``default_headers`` and ``event_hooks`` (plain or
+    ``async`` functions) as on :class:`Client`.
     """
 
     def __init__(

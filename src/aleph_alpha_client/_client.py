@@ -79,6 +79,11 @@ class Client(BaseClient):
     ``https://api.aleph-alpha.com``, the token to ``ALEPH_ALPHA_API_KEY`` or ``AA_TOKEN``.
     Constructing a client does no network I/O. Use it as a context manager or call
     :meth:`close`. Thread-safe: one client can serve many threads.
+
+    Beyond the official arguments (keyword-only): ``token`` may be a function returning the
+    token, asked before each request and once more after a 401; ``default_headers`` go out
+    with every request; ``event_hooks={"request": [f], "response": [g]}`` are called around
+    every attempt with read-only views (see docs/deployment.md).
     """
 
     def __init__(
