@@ -25,6 +25,7 @@ from aleph_alpha_client import (
     ResponseEvent,
 )
 from aleph_alpha_client.emulator import Emulator, Fault
+from conftest import TRANSPORT_MODES, make_transport
 
 MODEL = "llama-3.1-8b-instruct"
 MODES = ["sync", "async"]
@@ -47,15 +48,19 @@ def chat_request(text: str = "hi") -> ChatRequest:
 
 
 def make(mode: str, emu: Emulator, token: Any, **kwargs: Any) -> Any:
+    """A client of ``mode`` ("sync", "async", or one over another transport: "sync-httpx")."""
     kwargs.setdefault("total_retries", 0)
     kwargs.setdefault("request_timeout_seconds", 10)
-    cls = Client if mode == "sync" else AsyncClient
+    transport = make_transport(mode)
+    if transport is not None:
+        kwargs["transport"] = transport
+    cls = Client if mode.startswith("sync") else AsyncClient
     return cls(token, host=emu.url, **kwargs)
 
 
 def run(mode: str, client: Any, call: Callable[[Any], Any]) -> Any:
     """``call(client)`` (awaited on AsyncClient, in a fresh loop); closes the client."""
-    if mode == "sync":
+    if mode.startswith("sync"):
         try:
             return call(client)
         finally:
@@ -79,7 +84,7 @@ async def _collect_async(stream: Any) -> list[Any]:
 
 def chat_text(mode: str) -> Callable[[Any], Any]:
     """A call that chats and returns the answer's text."""
-    if mode == "sync":
+    if mode.startswith("sync"):
         return lambda c: c.chat(chat_request(), MODEL).message.content
 
     async def call(c: Any) -> str:
@@ -90,7 +95,7 @@ def chat_text(mode: str) -> Callable[[Any], Any]:
 
 def stream_items(mode: str) -> Callable[[Any], Any]:
     """A call that streams a chat and returns the items."""
-    if mode == "sync":
+    if mode.startswith("sync"):
         return lambda c: list(c.chat_with_streaming(chat_request(), MODEL))
     return lambda c: _collect_async(c.chat_with_streaming(chat_request(), MODEL))
 
@@ -141,7 +146,7 @@ def test_token_callable_is_asked_before_each_request_never_at_construction(
     assert auth_headers(emu) == [f"Bearer {SECRET}-1", f"Bearer {SECRET}-2"]
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", TRANSPORT_MODES)
 def test_a_401_asks_the_callable_once_more_and_sends_once_more(mode: str, emu: Emulator) -> None:
     set_token(emu, f"{SECRET}-2")  # the cached token has expired
     tokens = Tokens(f"{SECRET}-1", f"{SECRET}-2")
@@ -168,7 +173,7 @@ def test_a_static_token_is_not_sent_again_after_a_401(mode: str, emu: Emulator) 
     assert len(emu.requests) == 1
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", TRANSPORT_MODES)
 def test_a_401_before_a_stream_starts_refreshes_the_token(mode: str, emu: Emulator) -> None:
     set_token(emu, f"{SECRET}-2")
     tokens = Tokens(f"{SECRET}-1", f"{SECRET}-2")
@@ -268,7 +273,7 @@ def test_a_client_with_an_unpicklable_token_callable_fails_to_pickle_without_the
 # ------------------------------------------------------------------ headers and query
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", TRANSPORT_MODES)
 def test_default_headers_and_extra_headers_are_sent(mode: str, emu: Emulator) -> None:
     client = make(
         mode,
@@ -279,7 +284,7 @@ def test_default_headers_and_extra_headers_are_sent(mode: str, emu: Emulator) ->
     copy = client.with_options(extra_headers={"x-team": "ranking", "X-Request-Source": "job"})
 
     def calls(c: Any) -> Any:
-        if mode == "sync":
+        if mode.startswith("sync"):
             return [c.chat(chat_request(), MODEL), copy.chat(chat_request(), MODEL)]
 
         async def both() -> list[Any]:
@@ -364,7 +369,7 @@ def test_bad_extra_query_is_refused_naming_the_argument(query: Any, message: str
 # ------------------------------------------------------------------ event hooks
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", TRANSPORT_MODES)
 def test_hooks_see_every_attempt_read_only_with_the_token_redacted(
     mode: str, emu: Emulator
 ) -> None:
@@ -394,7 +399,7 @@ def test_hooks_see_every_attempt_read_only_with_the_token_redacted(
         first.url = "http://elsewhere"  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", TRANSPORT_MODES)
 def test_hooks_see_the_refresh_attempt_and_a_stream_head(mode: str, emu: Emulator) -> None:
     statuses: list[int] = []
     auths: list[str] = []
