@@ -20,6 +20,14 @@ from scripted_server import ScriptedServer
 
 TOKEN = "test-token-SECRET-1234"
 
+try:  # hypothesis checks behaviour, not speed: no per-example deadline on a loaded CI machine
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("aleph-alpha-ci", deadline=None)
+    _hypothesis_settings.load_profile("aleph-alpha-ci")
+except ImportError:  # pragma: no cover - hypothesis is in the test extra
+    pass
+
 
 #: The client modes the reliability tests run over: each client over each transport.
 #: "sync"/"async" use our own HTTP/1.1 transport; the others pass ``transport=``.
