@@ -533,3 +533,29 @@ def test_no_refresh_after_a_redirect_that_dropped_the_token(mode: str) -> None:
         assert "authorization" not in second.headers
     finally:
         server.close()
+
+
+SEEN_BY_HOOK: list[str] = []
+
+
+def remember_url(event: RequestEvent) -> None:
+    """A module-level hook: it pickles."""
+    SEEN_BY_HOOK.append(event.url)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_pickle_carries_default_headers_extra_query_and_hooks(mode: str, emu: Emulator) -> None:
+    SEEN_BY_HOOK.clear()
+    client = make(
+        mode,
+        emu,
+        f"{SECRET}-1",
+        default_headers={"X-Team": "search"},
+        event_hooks={"request": [remember_url]},
+    ).with_options(extra_query={"run": "7"})
+    clone = pickle.loads(pickle.dumps(client))
+    assert run(mode, clone, chat_text(mode))
+    [request] = emu.requests
+    assert request.headers["x-team"] == "search" and request.query == {"run": "7"}
+    assert SEEN_BY_HOOK == [emu.url + "/chat/completions?run=7"]
+    run(mode, client, lambda c: None)

@@ -159,13 +159,16 @@ class AsyncClient(BaseClient):
             from ._compat_transport import AiohttpTransport, AsyncHttpxTransport, ThreadedTransport
 
             verify = self._config.verify_ssl
-            if route == "aiohttp":
-                transport = AiohttpTransport(verify_ssl=verify, limit=self._limit)
-            elif route == "httpx":
-                transport = AsyncHttpxTransport(verify_ssl=verify)
-            else:
-                transport = ThreadedTransport(verify_ssl=verify, pool_size=self._limit)
-            self._mock_transports[route] = transport
+            with _TRANSPORT_LOCK:
+                transport = self._mock_transports.get(route)
+                if transport is None:
+                    if route == "aiohttp":
+                        transport = AiohttpTransport(verify_ssl=verify, limit=self._limit)
+                    elif route == "httpx":
+                        transport = AsyncHttpxTransport(verify_ssl=verify)
+                    else:
+                        transport = ThreadedTransport(verify_ssl=verify, pool_size=self._limit)
+                    self._mock_transports[route] = transport
         return transport
 
     async def _send(self, request: HTTPRequest, attempt: int = 0) -> tuple[AsyncResponse, int]:
