@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from ._config import Timeout
@@ -125,9 +125,12 @@ class AsyncTransport:
     def __init__(self, *, limit: int, verify_ssl: bool, host: str) -> None:
         import threading
 
-        self._limit = limit
-        self._verify_ssl = verify_ssl
-        self._proxy = _proxy_for(host)
+        #: What each loop's pool is built with.
+        self._options: dict[str, Any] = {
+            "limit": limit,
+            "verify_ssl": verify_ssl,
+            "proxy": _proxy_for(host),
+        }
         self._pools: dict[asyncio.AbstractEventLoop, AsyncHTTP] = {}
         self._lock = threading.Lock()
 
@@ -147,7 +150,7 @@ class AsyncTransport:
                 # the pools of loops that have ended: their sockets are closed right away
                 for ended in [other for other in self._pools if other.is_closed()]:
                     self._pools.pop(ended).drop_all()
-                pool = AsyncHTTP(limit=self._limit, verify_ssl=self._verify_ssl, proxy=self._proxy)
+                pool = AsyncHTTP(**self._options)
                 self._pools[loop] = pool
         return pool
 
