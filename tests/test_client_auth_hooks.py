@@ -357,7 +357,13 @@ def test_extra_query_is_added_to_every_url(mode: str, emu: Emulator) -> None:
 
 @pytest.mark.parametrize(
     ("query", "message"),
-    [({"nice": "false"}, "nice=True"), ({"a": None}, "expected a str"), ({"": "v"}, "name")],
+    [
+        ({"nice": "false"}, "nice=True"),
+        ({"a": None}, "expected a str"),
+        ({"": "v"}, "name"),
+        ({"a": float("nan")}, "finite"),
+        (["a"], "expected a dict"),
+    ],
 )
 def test_bad_extra_query_is_refused_naming_the_argument(query: Any, message: str) -> None:
     client = Client("t", host="http://127.0.0.1:9")

@@ -247,7 +247,9 @@ def check_query(query: Any, argument: str) -> tuple[tuple[str, str], ...]:
             raise InvalidArgumentError(f"{argument}: use nice=True instead of a 'nice' parameter")
         if isinstance(value, bool):
             value = "true" if value else "false"
-        elif isinstance(value, (int, float)) and value == value and abs(value) != float("inf"):
+        elif isinstance(value, (int, float)):
+            if value != value or abs(value) == float("inf"):
+                raise InvalidArgumentError(f"{argument}[{name!r}]: must be finite, got {value}")
             value = str(value)
         elif not isinstance(value, str):
             raise InvalidArgumentTypeError(
