@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import warnings
 from typing import Any
+
+import pytest
 
 from aleph_alpha_client import AsyncClient, ChatRequest, Client, Message
 from aleph_alpha_client.emulator import Emulator
@@ -119,3 +122,44 @@ def test_close_from_one_loop_leaves_another_loops_stream_running() -> None:
         # the client still works afterwards, from a new loop
         assert asyncio.run(client.chat(_chat("again"), MODEL)).message.content
         asyncio.run(client.close())
+
+
+def test_mocked_aiohttp_serves_two_loops_in_two_threads_at_once() -> None:
+    """Under aioresponses the client sends through aiohttp: one session per loop too."""
+    import gc
+
+    aioresponses = pytest.importorskip("aioresponses")
+    from aleph_alpha_client import CompletionRequest, Prompt
+
+    url = "https://api.example.invalid/complete"
+    body = {
+        "model_version": "1",
+        "completions": [{"completion": " mocked", "finish_reason": "maximum_tokens"}],
+        "num_tokens_prompt_total": 1,
+        "num_tokens_generated": 1,
+    }
+    request = CompletionRequest(prompt=Prompt.from_text("x"), maximum_tokens=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with aioresponses.aioresponses() as mock:
+            mock.post(url, payload=body, repeat=True)
+            clients = [AsyncClient("t", host="https://api.example.invalid", total_retries=0)]
+            start = threading.Barrier(2)
+
+            def thread_main(_: int) -> int:
+                async def many() -> int:
+                    start.wait()
+                    client = clients[0]
+                    answers = await asyncio.gather(
+                        *(client.complete(request, model="m") for _ in range(10))
+                    )
+                    await client.close()  # each loop closes what it opened
+                    return sum(a.completions[0].completion == " mocked" for a in answers)
+
+                return asyncio.run(many())
+
+            assert _run_threads(thread_main, 2) == [10, 10]
+        clients.clear()
+        del mock
+        gc.collect()  # a session left unclosed warns when it is collected
+    assert [str(w.message) for w in caught if "Unclosed" in str(w.message)] == []

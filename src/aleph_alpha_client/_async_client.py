@@ -288,7 +288,11 @@ class AsyncClient(BaseClient):
             self._transport_box[0] = None
             await transport.close()
         for route in list(self._mock_transports):
-            await self._mock_transports.pop(route).close()
+            mock_transport = self._mock_transports[route]
+            # one that serves several loops stays: it closes only this loop's part
+            if not getattr(mock_transport, "per_loop", False):
+                self._mock_transports.pop(route, None)
+            await mock_transport.close()
         if self._user_transport is not None:
             await self._user_transport.close()
 
