@@ -313,6 +313,8 @@ def test_default_headers_and_extra_headers_are_sent(mode: str, emu: Emulator) ->
         ({"Authorization": "Bearer other"}, "token="),
         ({"content-length": "3"}, "frames the body"),
         ({"Host": "elsewhere"}, "host="),
+        ({"Expect": "100-continue"}, "at once"),
+        ({"Content-Type": "text/plain"}, "sends JSON"),
         ({"X-A": 1}, "expected a str value"),
         ({"X-A": "€"}, "Latin-1"),
         (["X-A", "v"], "expected a dict"),

@@ -47,6 +47,11 @@ _RESERVED_HEADERS = {
     "content-length": "the client frames the body itself",
     "transfer-encoding": "the client frames the body itself",
     "connection": "the client manages its connections",
+    "keep-alive": "the client manages its connections",
+    "upgrade": "the client speaks HTTP/1.1 only",
+    "te": "the client frames the body itself",
+    "trailer": "the client frames the body itself",
+    "expect": "the client sends the body at once",
     "content-type": "the client sends JSON and sets it per request",
     "accept": "the client sets it per request (JSON or an event stream)",
 }
