@@ -18,6 +18,7 @@ from ._exceptions import (
     InvalidArgumentTypeError,
     MissingDependencyError,
 )
+from ._hooks import check_headers, check_query, merge_headers, merge_query
 from ._transport import HTTPRequest
 from ._wire import base_headers, build_get
 from .version import MIN_API_VERSION
@@ -137,8 +138,6 @@ class BaseClient:
         ``extra_headers`` are sent with every request of the copy, on top of (and replacing,
         name by name) ``default_headers``; ``extra_query`` parameters are added to every URL.
         """
-        from ._hooks import check_headers, check_query, merge_headers, merge_query
-
         config = self._config
         retry = config.retry
         if max_retries is not None:

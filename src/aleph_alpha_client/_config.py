@@ -20,6 +20,7 @@ from typing import Any, Union
 from urllib.parse import urlsplit
 
 from ._exceptions import AlephAlphaError, InvalidArgumentError, InvalidArgumentTypeError
+from ._hooks import check_event_hooks, check_headers, is_async_callable
 from ._retry import RetryPolicy
 
 __all__ = [
@@ -149,9 +150,7 @@ def resolve_token(token: Any, *, sync: bool = True) -> tuple[str, Any]:
     """The token from the argument, ``ALEPH_ALPHA_API_KEY`` or ``AA_TOKEN``, and the token
     callable when ``token`` is one (never called here)."""
     if callable(token) and not isinstance(token, str):
-        from ._hooks import _is_async_callable
-
-        if sync and _is_async_callable(token):
+        if sync and is_async_callable(token):
             raise InvalidArgumentTypeError(
                 "token: Client takes a plain function returning the token; "
                 "an async one needs AsyncClient"
@@ -203,8 +202,6 @@ def make_config(
     sync: bool = True,
 ) -> ClientConfig:
     """Validate constructor arguments and build the config (no I/O)."""
-    from ._hooks import check_event_hooks, check_headers
-
     setup_logging_from_env()
     static_token, token_provider = resolve_token(token, sync=sync)
     extra_headers = check_headers(default_headers, "default_headers")

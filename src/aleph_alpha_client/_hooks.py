@@ -93,12 +93,14 @@ class ResponseEvent:
 
 def request_event(request: Any, attempt: int) -> RequestEvent:
     """The read-only view of an :class:`~aleph_alpha_client.transport.HTTPRequest`."""
-    from ._config import redact_headers
-
+    headers = {
+        key: ("Bearer ***" if key.lower() == "authorization" else value)
+        for key, value in request.headers.items()
+    }
     return RequestEvent(
         request.method,
         request.url,
-        MappingProxyType(redact_headers(request.headers)),
+        MappingProxyType(headers),
         request.body,
         request.stream,
         attempt,
@@ -147,7 +149,7 @@ def check_event_hooks(hooks: Any, *, sync: bool) -> EventHooks | None:
                 raise InvalidArgumentTypeError(
                     f"event_hooks[{key!r}]: expected callables, got {type(function).__name__}"
                 )
-            if sync and _is_async_callable(function):
+            if sync and is_async_callable(function):
                 raise InvalidArgumentTypeError(
                     f"event_hooks[{key!r}]: Client takes plain functions; "
                     "async hooks need AsyncClient"
@@ -157,7 +159,8 @@ def check_event_hooks(hooks: Any, *, sync: bool) -> EventHooks | None:
     return result if result else None
 
 
-def _is_async_callable(function: Any) -> bool:
+def is_async_callable(function: Any) -> bool:
+    """Whether calling ``function`` gives a coroutine (an ``async def`` or async ``__call__``)."""
     return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
         getattr(function, "__call__", None)  # noqa: B004 - an object with async __call__
     )
