@@ -21,7 +21,12 @@ def examples() -> dict[str, str]:
 
 
 def test_the_examples_are_there() -> None:
-    assert set(examples()) >= {"weather tool loop", "pydantic answer streamed as partial objects"}
+    assert set(examples()) >= {
+        "weather tool loop",
+        "pydantic answer streamed as partial objects",
+        "reasoning stream",
+        "logprobs and n",
+    }
 
 
 @pytest.mark.parametrize("name", sorted(examples()))
@@ -40,6 +45,22 @@ def test_readme_example_runs(
         assert printed[1] == "4"
         assert printed[2:4] == ["ToolCall", "ToolResult"]
         assert printed[-1] == "ToolRunResult"
+    elif name == "reasoning stream":
+        (line,) = printed
+        thinking, _, answer = line.rpartition("\x1b[0m")
+        assert thinking.startswith("\x1b[2m")
+        plain = thinking.replace("\x1b[0m", "").replace("\x1b[2m", "")
+        assert plain.startswith('The user wrote: "Why is the sky blue?".')
+        assert plain.endswith("I look at it once more from another side before I answer.")
+        assert (
+            answer == 'You said: "Why is the sky blue?". This is the offline Aleph Alpha emulator.'
+        )
+
+    elif name == "logprobs and n":
+        assert printed[-1] == "3 The capital of France is Paris."
+        assert "'The capital of France is Paris.'" in printed[-2]
+        assert "(Answer 3.)" in printed[-2]
+        assert printed[0].startswith("'The' -")
     else:
         assert printed[0].startswith("{")
         assert len(printed) > 3

@@ -27,6 +27,7 @@ from ._exceptions import (
     InvalidArgumentError,
     InvalidArgumentTypeError,
     MissingDependencyError,
+    ModelNotFoundError,
     NotFoundError,
     PermissionDeniedError,
     QuotaError,
@@ -43,17 +44,21 @@ from ._exceptions import (
 from ._hooks import RequestEvent, ResponseEvent
 from ._streaming import AsyncStream, Stream
 from .chat import (
+    ChatChoice,
     ChatRequest,
     ChatResponse,
     ChatStreamChunk,
     FinishReason,
     FunctionCall,
     Message,
+    ReasoningChunk,
     Role,
     StreamOptions,
     TextMessage,
+    TokenLogprob,
     ToolCall,
     ToolFunction,
+    TopLogprob,
     Usage,
 )
 from .completion import CompletionRequest, CompletionResponse
@@ -90,6 +95,7 @@ from .explanation import (
     TokenPromptItemExplanation,
     TokenScore,
 )
+from .model_settings import ModelSettings
 from .prompt import (
     ControlTokenOverlap,
     Image,
@@ -106,6 +112,7 @@ from .structured import AsyncStructuredStream, StructuredStream
 from .structured_output import JSONSchema
 from .tokenization import TokenizationRequest, TokenizationResponse
 from .tools import Tool, ToolResult, ToolRunResult, tool
+from .transcription import TranscriptionResponse, TranscriptionSegment
 from .utils import load_base64_from_file, load_base64_from_url
 from .version import __version__
 
@@ -147,6 +154,7 @@ __all__ = [
     "BatchSemanticEmbeddingRequest",
     "BatchSemanticEmbeddingResponse",
     "BusyError",
+    "ChatChoice",
     "ChatRequest",
     "ChatResponse",
     "ChatStreamChunk",
@@ -185,6 +193,8 @@ __all__ = [
     "JSONSchema",
     "Message",
     "MissingDependencyError",
+    "ModelNotFoundError",
+    "ModelSettings",
     "NotFoundError",
     "PermissionDeniedError",
     "Prompt",
@@ -192,6 +202,7 @@ __all__ = [
     "PromptTemplate",
     "QuotaError",
     "RateLimitError",
+    "ReasoningChunk",
     "RequestEvent",
     "RequestTimeoutError",
     "RerankRequest",
@@ -219,6 +230,7 @@ __all__ = [
     "TextScore",
     "Timeout",
     "TokenControl",
+    "TokenLogprob",
     "TokenPromptItemExplanation",
     "TokenScore",
     "TokenizationRequest",
@@ -231,6 +243,9 @@ __all__ = [
     "ToolLoopLimitError",
     "ToolResult",
     "ToolRunResult",
+    "TopLogprob",
+    "TranscriptionResponse",
+    "TranscriptionSegment",
     "UnknownStatusError",
     "UnprocessableEntityError",
     "Usage",

@@ -20,7 +20,8 @@ from ._exceptions import (
 )
 from ._hooks import check_headers, check_query, merge_headers, merge_query
 from ._transport import HTTPRequest
-from ._wire import base_headers, build_get
+from ._wire import base_headers, build_get, build_multipart_post
+from .model_settings import ModelSettings, describe_capabilities
 from .version import MIN_API_VERSION
 
 logger = logging.getLogger("aleph_alpha_client")
@@ -57,6 +58,8 @@ class BaseClient:
     def _setup(self, config: ClientConfig) -> None:
         self._config = config
         self._headers = base_headers(config)
+        # Model settings fetched by model_settings(), by name: error messages use them.
+        self.__dict__.setdefault("_settings_cache", {})
         _LIVE_CLIENTS.add(self)
 
     # Pickling carries the configuration (token included), never the pool or its sockets: the
@@ -183,6 +186,28 @@ class BaseClient:
 
     def _models_request(self) -> HTTPRequest:
         return build_get(self._config, self._headers, "models_available")
+
+    def _model_settings_request(self) -> HTTPRequest:
+        return build_get(self._config, self._headers, "model-settings")
+
+    def _remember_settings(self, settings: list[ModelSettings]) -> list[ModelSettings]:
+        """Keep the settings for error messages (shared with ``with_options`` copies)."""
+        cache = self.__dict__.setdefault("_settings_cache", {})
+        cache.clear()
+        cache.update({s.name: s for s in settings})
+        return settings
+
+    def _note_capabilities(self, error: BaseException, model: str | None) -> None:
+        """Say in a MISSING_CAPABILITY error what the model can do, if its settings are known."""
+        cache = self.__dict__.get("_settings_cache")
+        if cache and model is not None:
+            describe_capabilities(error, cache.get(model))
+
+    def _transcribe_request(self, audio: Any, model: str, language: str | None) -> HTTPRequest:
+        from .transcription import transcription_parts
+
+        parts = transcription_parts(audio, model, language)
+        return build_multipart_post(self._config, self._headers, "transcribe", parts)
 
     def _tokenizer_request(self, model: str) -> HTTPRequest:
         if not isinstance(model, str) or not model.strip():

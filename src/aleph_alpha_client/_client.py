@@ -11,7 +11,12 @@ from . import _endpoints as ep
 from . import _tracing
 from ._base import BaseClient, check_transport, check_version, make_progress_bar, make_tokenizer
 from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
-from ._exceptions import APIConnectionError, IncompleteStreamError, StreamEventError
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    IncompleteStreamError,
+    StreamEventError,
+)
 from ._hooks import (
     ask_token_sync,
     needs_token_refresh,
@@ -39,7 +44,15 @@ from ._wire import (
     stream_content_type_error,
     with_token,
 )
-from .chat import ChatRequest, ChatResponse, ChatStreamChunk, FinishReason, ToolCall, Usage
+from .chat import (
+    ChatRequest,
+    ChatResponse,
+    ChatStreamChunk,
+    FinishReason,
+    ReasoningChunk,
+    ToolCall,
+    Usage,
+)
 from .completion import CompletionRequest, CompletionResponse, CompletionResponseStreamItem
 from .detokenization import DetokenizationRequest, DetokenizationResponse
 from .embedding import (
@@ -56,10 +69,12 @@ from .embedding import (
 )
 from .evaluation import EvaluationRequest, EvaluationResponse
 from .explanation import ExplanationRequest, ExplanationResponse
+from .model_settings import ModelSettings
 from .reranking import RerankRequest, RerankResponse
 from .steering import SteeringConceptCreationRequest, SteeringConceptCreationResponse
 from .tokenization import TokenizationRequest, TokenizationResponse
 from .tools import ToolLoop, ToolLoopEvent, ToolRunResult, run_planned_sync
+from .transcription import AudioInput, TranscriptionResponse
 from .translation import TranslationRequest, TranslationResponse
 from .transport import SyncTransportProtocol
 
@@ -69,7 +84,7 @@ __all__ = ["Client"]
 _TRANSPORT_LOCK = threading.Lock()
 
 R = TypeVar("R")
-ChatStreamItem = ChatStreamChunk | ToolCall | FinishReason | Usage
+ChatStreamItem = ChatStreamChunk | ReasoningChunk | ToolCall | FinishReason | Usage
 
 
 class Client(BaseClient):
@@ -229,6 +244,7 @@ class Client(BaseClient):
         try:
             result: R = self._fetch_json(http, endpoint.parse)
         except BaseException as error:
+            self._note_capabilities(error, model)
             if observer is not None:
                 observer.fail(error)
             raise
@@ -246,13 +262,17 @@ class Client(BaseClient):
         response, _ = self._send(http)
         return parse_text(response.status, response.read())
 
-    def _stream(self, http: HTTPRequest, make_state: Any) -> Stream[Any]:
+    def _stream(self, http: HTTPRequest, make_state: Any, model: str | None = None) -> Stream[Any]:
         max_event_size = self._config.max_event_size
         driver = AttemptDriver(http, self._config.retry)
 
         def run(holder: _Holder) -> Iterator[list[Any]]:
             while True:
-                response, driver.attempt = self._send(http, driver.attempt)
+                try:
+                    response, driver.attempt = self._send(http, driver.attempt)
+                except APIStatusError as status_error:
+                    self._note_capabilities(status_error, model)
+                    raise
                 holder.response = response
                 state = holder.state = make_state()
                 processor = StreamProcessor(state, max_event_size)
@@ -316,6 +336,34 @@ class Client(BaseClient):
         result: list[Mapping[str, Any]] = self._fetch_json(self._models_request(), as_list)
         return result
 
+    def model_settings(self) -> list[ModelSettings]:
+        """What each model can do (GET ``model-settings``): chat, images, context size, ...
+
+        The answer is also remembered: a later ``MISSING_CAPABILITY`` error of a model in it
+        says what that model can do.
+        """
+        settings: list[ModelSettings] = self._fetch_json(
+            self._model_settings_request(), ModelSettings.list_from_json
+        )
+        return self._remember_settings(settings)
+
+    def transcribe(
+        self, audio: AudioInput, model: str, language: str | None = None
+    ) -> TranscriptionResponse:
+        """Transcribe an audio file (POST ``transcribe``, multipart).
+
+        ``audio`` is a file path, the bytes, or a binary file object; ``language`` an
+        optional ISO 639-1 code (``"de"``). The answer has the text, timed segments and
+        the language.
+        """
+        http = self._transcribe_request(audio, model, language)
+        try:
+            result: TranscriptionResponse = self._fetch_json(http, TranscriptionResponse.from_json)
+        except BaseException as error:
+            self._note_capabilities(error, model)
+            raise
+        return result
+
     def tokenizer(self, model: str) -> Any:
         """The model's tokenizer as a ``tokenizers.Tokenizer`` (extra ``tokenizers``)."""
         return make_tokenizer(self._fetch_text(self._tokenizer_request(model)))
@@ -325,7 +373,8 @@ class Client(BaseClient):
         return self._call(ep.CHAT, request, model)
 
     def chat_with_streaming(self, request: ChatRequest, model: str) -> Stream[ChatStreamItem]:
-        """Stream a chat answer: ``ChatStreamChunk``, ``ToolCall``, ``FinishReason``, ``Usage``.
+        """Stream a chat answer: ``ChatStreamChunk``, ``ReasoningChunk``, ``ToolCall``,
+        ``FinishReason``, ``Usage``.
 
         Use as ``for item in client.chat_with_streaming(request, model)``; the stream also
         has ``text_stream`` and ``get_final_response()``.
@@ -340,7 +389,7 @@ class Client(BaseClient):
             request_type=ChatRequest,
         )
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        return self._stream(http, lambda: ChatStreamState(include_usage))
+        return self._stream(http, lambda: ChatStreamState(include_usage), model)
 
     def run_tools(
         self, request: ChatRequest, model: str, *, max_iterations: int = 8

@@ -15,12 +15,13 @@ inherit the builtin exception that the official client raised for that status, s
         │   ├── QuotaError                                402
         │   ├── PermissionDeniedError(RuntimeError)       403
         │   ├── NotFoundError(RuntimeError)               404
+        │   │   └── ModelNotFoundError(BadRequestError)   code UNKNOWN_MODEL (404 or 400)
         │   ├── RequestTimeoutError(TimeoutError)         408
         │   ├── ConflictError(RuntimeError)               409
         │   ├── UnprocessableEntityError(RuntimeError)    422
         │   ├── RateLimitError(RuntimeError)              429
         │   ├── InternalServerError(RuntimeError)         500 and other 5xx
-        │   │   └── BusyError                             503
+        │   │   └── BusyError                             503 (``code``: QUEUE_FULL, ...)
         │   └── UnknownStatusError(RuntimeError)          any other status >= 400
         ├── APIConnectionError(ConnectionError)  could not connect, connection reset, ...
         │   └── APITimeoutError(TimeoutError)    connect / read / stream-idle timeout
@@ -59,6 +60,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidArgumentTypeError",
     "MissingDependencyError",
+    "ModelNotFoundError",
     "NotFoundError",
     "PermissionDeniedError",
     "QuotaError",
@@ -193,6 +195,14 @@ class NotFoundError(APIStatusError, RuntimeError):
     """HTTP 404: unknown endpoint or model."""
 
 
+class ModelNotFoundError(NotFoundError, BadRequestError):
+    """The API does not know the model (error code ``UNKNOWN_MODEL``).
+
+    A :class:`NotFoundError`; also a :class:`BadRequestError` (``ValueError``) because the API
+    answers it with HTTP 400, so old ``except ValueError`` clauses keep catching it.
+    """
+
+
 class RequestTimeoutError(APIStatusError, TimeoutError):
     """HTTP 408: the server timed the request out."""
 
@@ -214,7 +224,15 @@ class InternalServerError(APIStatusError, RuntimeError):
 
 
 class BusyError(InternalServerError):
-    """HTTP 503: the API is busy. Raised once retries are spent."""
+    """HTTP 503: the API is busy. Raised once retries are spent.
+
+    ``code`` tells a full queue (``"QUEUE_FULL"``) from other 503 answers.
+    """
+
+    @property
+    def queue_full(self) -> bool:
+        """Whether the API said its queue is full (code ``QUEUE_FULL``)."""
+        return self.code == "QUEUE_FULL"
 
 
 class UnknownStatusError(APIStatusError, RuntimeError):
@@ -245,6 +263,12 @@ def status_error(
 ) -> APIStatusError:
     """Build the typed error for an HTTP status >= 400 (does not raise it)."""
     cls = _BY_STATUS.get(status_code)
+    if (
+        isinstance(body, Mapping)
+        and body.get("code") == "UNKNOWN_MODEL"
+        and status_code in (400, 404)
+    ):
+        cls = ModelNotFoundError
     if cls is None:
         cls = InternalServerError if 500 <= status_code < 600 else UnknownStatusError
     return cls(status_code, text, headers=headers, body=body, url=url)

@@ -27,14 +27,19 @@ from ._json import fast_loads as _fast_loads
 from ._json import loads
 from ._sse import SSEDecoder
 from .chat import (
+    ChatChoice,
     ChatResponse,
     ChatStreamChunk,
     FinishReason,
     FunctionCall,
+    ReasoningChunk,
     Role,
     TextMessage,
+    TokenLogprob,
     ToolCall,
     Usage,
+    _reasoning_of,
+    logprobs_from_json,
 )
 
 __all__ = [
@@ -46,7 +51,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-ChatItem = Union[ChatStreamChunk, ToolCall, FinishReason, Usage]
+ChatItem = Union[ChatStreamChunk, ReasoningChunk, ToolCall, FinishReason, Usage]
 
 
 def _error_event(chunk: Mapping[str, Any]) -> StreamEventError:
@@ -77,23 +82,167 @@ class _ToolCallBuffer:
         self.arguments: list[str] = []
 
 
+# Where a choice's content stands with respect to a leading <think> tag.
+_UNDECIDED, _THINKING, _AFTER_THINK, _ANSWER = range(4)
+_OPEN, _CLOSE = "<think>", "</think>"
+
+
+class _ThinkSplitter:
+    """Splits a leading ``<think>...</think>`` off streamed content, tags split across deltas.
+
+    ``feed`` returns ``(reasoning, content)`` pieces ready to hand out; text that may still be
+    part of a tag, and whitespace at either end of the reasoning, is held back until the next
+    delta (or ``flush``), so the pieces add up to what :func:`split_think` gives.
+    """
+
+    __slots__ = ("fresh", "mode", "pending")
+
+    def __init__(self) -> None:
+        self.mode = _UNDECIDED
+        self.pending = ""
+        self.fresh = True  # no reasoning handed out yet: leading whitespace is dropped
+
+    def feed(self, text: str) -> tuple[str, str]:
+        text = self.pending + text
+        self.pending = ""
+        reasoning = ""
+        if self.mode == _UNDECIDED:
+            stripped = text.lstrip()
+            if not stripped or (len(stripped) < len(_OPEN) and _OPEN.startswith(stripped)):
+                self.pending = text  # only whitespace or the start of "<think>" so far
+                return "", ""
+            if not stripped.startswith(_OPEN):
+                self.mode = _ANSWER
+                return "", text
+            self.mode = _THINKING
+            text = stripped[len(_OPEN) :]
+        if self.mode == _THINKING:
+            if self.fresh:
+                text = text.lstrip()
+            end = text.find(_CLOSE)
+            if end < 0:
+                keep = _partial_suffix(text, _CLOSE)
+                body = text[: len(text) - keep]
+                trimmed = body.rstrip()
+                self.pending = text[len(trimmed) :]
+                if trimmed:
+                    self.fresh = False
+                return trimmed, ""
+            reasoning = text[:end].rstrip()
+            text = text[end + len(_CLOSE) :]
+            self.mode = _AFTER_THINK
+        if self.mode == _AFTER_THINK:
+            text = text.lstrip()
+            if not text:
+                return reasoning, ""
+            self.mode = _ANSWER
+        return reasoning, text
+
+    def flush(self) -> tuple[str, str]:
+        """The end of the choice: what was held back."""
+        text, self.pending = self.pending, ""
+        if self.mode == _THINKING:
+            return text.rstrip(), ""
+        if self.mode == _AFTER_THINK:
+            return "", ""
+        return "", text
+
+
+def _partial_suffix(text: str, tag: str) -> int:
+    """The length of the longest end of ``text`` that is a proper start of ``tag``."""
+    for size in range(min(len(tag) - 1, len(text)), 0, -1):
+        if tag.startswith(text[-size:]):
+            return size
+    return 0
+
+
+class _Choice:
+    """What a chat stream accumulates for one choice."""
+
+    __slots__ = (
+        "calls",
+        "content",
+        "emitted_calls",
+        "finish_reason",
+        "index",
+        "logprobs",
+        "pending_logprobs",
+        "reasoning",
+        "role",
+        "think",
+    )
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.content: list[str] = []
+        self.reasoning: list[str] = []
+        self.role: Role | None = None
+        self.calls: dict[int, _ToolCallBuffer] = {}
+        self.emitted_calls: list[ToolCall] = []
+        self.finish_reason: FinishReason | None = None
+        self.logprobs: list[TokenLogprob] | None = None
+        self.pending_logprobs: list[TokenLogprob] | None = None
+        self.think = _ThinkSplitter()
+
+    def take_logprobs(self) -> list[TokenLogprob] | None:
+        pending, self.pending_logprobs = self.pending_logprobs, None
+        return pending
+
+    def calls_so_far(self) -> list[ToolCall]:
+        calls = list(self.emitted_calls)
+        for index in sorted(self.calls):
+            calls.append(_call_of(self.calls[index], index))
+        return calls
+
+    def to_choice(self) -> ChatChoice:
+        calls = self.calls_so_far()
+        reasoning = "".join(self.reasoning)
+        return ChatChoice(
+            index=self.index,
+            message=TextMessage(
+                role=self.role or Role.Assistant,
+                content="".join(self.content),
+                tool_calls=calls or None,
+                reasoning_content=reasoning or None,
+            ),
+            finish_reason=self.finish_reason,
+            logprobs=self.logprobs,
+        )
+
+
+def _call_of(buf: _ToolCallBuffer, index: int) -> ToolCall:
+    return ToolCall(
+        id=buf.id or f"call_{index}",
+        type=buf.type or "function",
+        function=FunctionCall(name=buf.name or "", arguments="".join(buf.arguments)),
+    )
+
+
 class ChatStreamState:
-    """Accumulates a chat stream: yields items in the official order, builds the answer."""
+    """Accumulates a chat stream: yields items in the official order, builds the answer.
+
+    Reasoning (a delta's ``reasoning_content`` / ``reasoning``, or a leading ``<think>`` of the
+    content, tags split across deltas included) becomes :class:`ReasoningChunk` items, never
+    content. With ``n`` > 1 every choice is accumulated on its own (chunks carry ``index``).
+    """
 
     def __init__(self, include_usage: bool) -> None:
         self.include_usage = include_usage
         self.started = False
         self._held: list[ChatItem] = []
-        self._content: list[str] = []
-        self._role: Role | None = None
-        self._calls: dict[int, _ToolCallBuffer] = {}
-        self._emitted_calls: list[ToolCall] = []
-        self.finish_reason: FinishReason | None = None
+        self._first = _Choice(0)
+        self._choices: dict[int, _Choice] = {0: self._first}
         self.usage: Usage | None = None
         self.id: str | None = None
         self.model: str | None = None
         self.created: int | None = None
+        self.system_fingerprint: str | None = None
         self.done_seen = False
+
+    @property
+    def finish_reason(self) -> FinishReason | None:
+        """The first choice's finish reason (None while it is running)."""
+        return self._first.finish_reason
 
     def _emit(self, out: list[ChatItem], item: ChatItem) -> None:
         if self.started:
@@ -107,33 +256,57 @@ class ChatStreamState:
             out.extend(self._held)
             self._held.clear()
 
-    def _flush_calls(self, out: list[ChatItem]) -> None:
-        for index in sorted(self._calls):
-            buf = self._calls[index]
-            call = ToolCall(
-                id=buf.id or f"call_{index}",
-                type=buf.type or "function",
-                function=FunctionCall(name=buf.name or "", arguments="".join(buf.arguments)),
-            )
-            self._emitted_calls.append(call)
+    def _flush_calls(self, choice: _Choice, out: list[ChatItem]) -> None:
+        for index in sorted(choice.calls):
+            call = _call_of(choice.calls[index], index)
+            choice.emitted_calls.append(call)
             out.append(call)
-        self._calls.clear()
+        choice.calls.clear()
+
+    def _text(
+        self, choice: _Choice, reasoning: str, content: str, role: Role | None, out: list[ChatItem]
+    ) -> bool:
+        """Hand out reasoning and content pieces; whether a content chunk was emitted."""
+        if reasoning:
+            self._start(out)
+            choice.reasoning.append(reasoning)
+            out.append(ReasoningChunk(reasoning, choice.index))
+        if content:
+            self._start(out)
+            choice.content.append(content)
+            out.append(ChatStreamChunk(content, role, None, choice.index, choice.take_logprobs()))
+            return True
+        return False
 
     def feed(self, chunk: Any) -> list[ChatItem]:
         """The items of one decoded chunk. An error object raises StreamEventError."""
-        # Fast path: a plain content delta of a started stream (almost every chunk).
+        # Fast path: a plain content delta of choice 0 of a started stream past any <think>.
         if type(chunk) is dict and self.started and chunk.get("usage") is None:
             choices = chunk.get("choices")
-            if type(choices) is list and choices:
+            if type(choices) is list and len(choices) == 1 and self._first.think.mode == _ANSWER:
                 choice = choices[0]
-                if type(choice) is dict and choice.get("finish_reason") is None:
+                if (
+                    type(choice) is dict
+                    and choice.get("finish_reason") is None
+                    and not choice.get("index")
+                    and choice.get("logprobs") is None
+                ):
                     delta = choice.get("delta")
                     if type(delta) is dict and len(delta) == 1:
                         content = delta.get("content")
                         if type(content) is str and content:
-                            self._content.append(content)
+                            self._first.content.append(content)
                             return [ChatStreamChunk(content, None, None)]
         return self._feed(chunk)
+
+    def _choice(self, raw: Mapping[str, Any]) -> _Choice:
+        index = raw.get("index") or 0
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise APIResponseValidationError(f"stream choice index is not an int: {index!r:.100}")
+        choice = self._choices.get(index)
+        if choice is None:
+            choice = self._choices[index] = _Choice(index)
+        return choice
 
     def _feed(self, chunk: Any) -> list[ChatItem]:
         if not isinstance(chunk, Mapping):
@@ -144,52 +317,12 @@ class ChatStreamState:
             self.id = chunk.get("id")
             self.model = chunk.get("model")
             self.created = chunk.get("created")
+        fingerprint = chunk.get("system_fingerprint")
+        if isinstance(fingerprint, str):
+            self.system_fingerprint = fingerprint
         out: list[ChatItem] = []
-        choices = chunk.get("choices") or ()
-        if choices:
-            choice = choices[0]
-            delta = choice.get("delta") or {}
-            role = delta.get("role")
-            if role is not None:
-                self._role = Role(role)
-            content = delta.get("content")
-            if content is not None and not isinstance(content, str):
-                raise APIResponseValidationError(
-                    f"stream delta content is not a string: {content!r:.100}"
-                )
-            raw_calls = delta.get("tool_calls")
-            if raw_calls:
-                self._start(out)
-                for raw in raw_calls:
-                    index = raw.get("index", 0)
-                    function = raw.get("function") or {}
-                    _check_strings(raw, ("id", "type"), "tool call")
-                    _check_strings(function, ("name", "arguments"), "tool call function")
-                    buf = self._calls.get(index)
-                    if buf is None:
-                        buf = self._calls[index] = _ToolCallBuffer(
-                            raw.get("id"), raw.get("type"), function.get("name")
-                        )
-                    else:
-                        if raw.get("id") and not buf.id:
-                            buf.id = raw["id"]
-                        if function.get("name") and not buf.name:
-                            buf.name = function["name"]
-                    arguments = function.get("arguments")
-                    if arguments:
-                        buf.arguments.append(arguments)
-            finish = choice.get("finish_reason")
-            if content:
-                self._start(out)
-                self._content.append(content)
-                out.append(ChatStreamChunk(content, None if role is None else Role(role), None))
-            elif role is not None and not raw_calls and finish is None:
-                self._emit(out, ChatStreamChunk("", Role(role), None))
-            if finish is not None:
-                self._start(out)
-                self.finish_reason = FinishReason.from_json(finish)
-                self._flush_calls(out)
-                out.append(self.finish_reason)
+        for raw in chunk.get("choices") or ():
+            self._feed_choice(raw, out)
         usage = chunk.get("usage")
         if usage is not None:
             self._start(out)
@@ -197,22 +330,86 @@ class ChatStreamState:
             out.append(self.usage)
         return out
 
+    def _feed_choice(self, raw: Mapping[str, Any], out: list[ChatItem]) -> None:
+        choice = self._choice(raw)
+        delta = raw.get("delta") or {}
+        raw_role = delta.get("role")
+        role = None if raw_role is None else Role(raw_role)
+        if role is not None:
+            choice.role = role
+        content = delta.get("content")
+        if content is not None and not isinstance(content, str):
+            raise APIResponseValidationError(
+                f"stream delta content is not a string: {content!r:.100}"
+            )
+        logprobs = logprobs_from_json(raw.get("logprobs"))
+        if logprobs:
+            choice.logprobs = (choice.logprobs or []) + logprobs
+            choice.pending_logprobs = (choice.pending_logprobs or []) + logprobs
+        raw_calls = delta.get("tool_calls")
+        if raw_calls:
+            self._start(out)
+            for call in raw_calls:
+                self._feed_call(choice, call)
+        finish = raw.get("finish_reason")
+        reasoning = _reasoning_of(delta) or ""
+        text = ""
+        if content:
+            thought, text = choice.think.feed(content)
+            reasoning += thought
+        if finish is not None:
+            thought, rest = choice.think.flush()
+            reasoning, text = reasoning + thought, text + rest
+        if role is not None and not text and not raw_calls and finish is None:
+            self._emit(out, ChatStreamChunk("", role, None, choice.index))
+            role = None
+        self._text(choice, reasoning, text, role, out)
+        if finish is not None:
+            self._start(out)
+            choice.finish_reason = FinishReason.from_json(finish)
+            self._flush_calls(choice, out)
+            out.append(choice.finish_reason)
+
+    def _feed_call(self, choice: _Choice, raw: Mapping[str, Any]) -> None:
+        index = raw.get("index", 0)
+        function = raw.get("function") or {}
+        _check_strings(raw, ("id", "type"), "tool call")
+        _check_strings(function, ("name", "arguments"), "tool call function")
+        buf = choice.calls.get(index)
+        if buf is None:
+            buf = choice.calls[index] = _ToolCallBuffer(
+                raw.get("id"), raw.get("type"), function.get("name")
+            )
+        else:
+            if raw.get("id") and not buf.id:
+                buf.id = raw["id"]
+            if function.get("name") and not buf.name:
+                buf.name = function["name"]
+        arguments = function.get("arguments")
+        if arguments:
+            buf.arguments.append(arguments)
+
     def done(self) -> list[ChatItem]:
         """``[DONE]`` arrived: flush anything still buffered."""
         self.done_seen = True
         out: list[ChatItem] = []
         self._start(out)
-        self._flush_calls(out)
+        for index in sorted(self._choices):
+            choice = self._choices[index]
+            reasoning, text = choice.think.flush()
+            self._text(choice, reasoning, text, None, out)
+            self._flush_calls(choice, out)
         return out
 
     def check_complete(self) -> None:
         """At the end of the body: raise if the stream stopped before its end."""
         if self.done_seen:
             return
-        if self.finish_reason is None:
+        if any(choice.finish_reason is None for choice in self._choices.values()):
+            received = sum(len("".join(c.content)) for c in self._choices.values())
             raise IncompleteStreamError(
                 "the chat stream ended before its finish chunk or [DONE]: the answer is "
-                f"incomplete ({len(''.join(self._content))} characters received)",
+                f"incomplete ({received} characters received)",
                 partial=self.final_response(),
             )
         if self.include_usage and self.usage is None:
@@ -223,29 +420,19 @@ class ChatStreamState:
             )
 
     def final_response(self) -> ChatResponse:
-        """The answer accumulated so far, as a ChatResponse with usage and tool calls."""
-        calls = list(self._emitted_calls)
-        for index in sorted(self._calls):
-            buf = self._calls[index]
-            calls.append(
-                ToolCall(
-                    buf.id or f"call_{index}",
-                    buf.type or "function",
-                    FunctionCall(buf.name or "", "".join(buf.arguments)),
-                )
-            )
+        """The answer accumulated so far: every choice, usage, tool calls and reasoning."""
+        choices = [self._choices[i].to_choice() for i in sorted(self._choices)]
+        first = choices[0]
         # A partial answer (stream broken before its finish chunk) has finish_reason None.
         return ChatResponse(
-            finish_reason=self.finish_reason,  # type: ignore[arg-type]
-            message=TextMessage(
-                role=self._role or Role.Assistant,
-                content="".join(self._content),
-                tool_calls=calls or None,
-            ),
+            finish_reason=first.finish_reason,  # type: ignore[arg-type]
+            message=first.message,
             usage=self.usage,
             id=self.id,
             model=self.model,
             created=self.created,
+            choices=choices,
+            system_fingerprint=self.system_fingerprint,
         )
 
 
@@ -508,7 +695,10 @@ class Stream(_StreamInfo, Generic[T]):
 
     @property
     def text_stream(self) -> Iterator[str]:
-        """Only the text deltas of a chat stream (or completion stream)."""
+        """Only the text deltas of a chat stream (or completion stream).
+
+        Reasoning is left out; with ``n`` > 1 only the first choice's text comes.
+        """
         for item in self:
             text = _text_of(item)
             if text:
@@ -606,7 +796,8 @@ async def _async_text_stream(stream: AsyncStream[Any]) -> AsyncIterator[str]:
 
 
 def _text_of(item: Any) -> str:
+    # The answer's text only: no reasoning, and with n > 1 only the first choice.
     if isinstance(item, ChatStreamChunk):
-        return item.content
+        return item.content if not item.index else ""
     completion = getattr(item, "completion", None)
     return completion if isinstance(completion, str) else ""

@@ -71,12 +71,15 @@ class CallObserver:
             span.set_attribute("gen_ai.response.model", model)
         reasons: list[str] = []
         finish = getattr(result, "finish_reason", None)
+        choices = getattr(result, "choices", None) or ()
+        if choices:  # a chat answer: every choice's reason (n > 1)
+            finish = None
         if finish is not None:
             reasons.append(str(getattr(finish, "value", finish)))
-        for item in getattr(result, "completions", None) or ():
+        for item in [*choices, *(getattr(result, "completions", None) or ())]:
             reason = getattr(item, "finish_reason", None)
             if reason is not None:
-                reasons.append(str(reason))
+                reasons.append(str(getattr(reason, "value", reason)))
         if reasons:
             span.set_attribute("gen_ai.response.finish_reasons", reasons)
         usage = getattr(result, "usage", None)

@@ -145,6 +145,19 @@ def build_post(
     return HTTPRequest("POST", url, all_headers, body, stream)
 
 
+def build_multipart_post(
+    config: ClientConfig, headers: Mapping[str, str], path: str, parts: Any
+) -> HTTPRequest:
+    """A POST of a ``multipart/form-data`` body (``parts``: a list of ``FormPart``)."""
+    from ._multipart import encode_multipart
+
+    body, content_type = encode_multipart(parts)
+    all_headers = dict(headers)
+    all_headers["Content-Type"] = content_type
+    all_headers["Accept"] = "application/json"
+    return HTTPRequest("POST", config.host + path + _query(config, False), all_headers, body, False)
+
+
 def build_get(config: ClientConfig, headers: Mapping[str, str], path: str) -> HTTPRequest:
     """A GET of an endpoint path."""
     return HTTPRequest(

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .prompt import Image
 
 __all__ = [
+    "ChatChoice",
     "ChatRequest",
     "ChatResponse",
     "ChatStreamChunk",
@@ -37,14 +38,18 @@ __all__ = [
     "FunctionCall",
     "JSONSchema",
     "Message",
+    "ReasoningChunk",
     "ResponseFormat",
     "Role",
     "StreamOptions",
     "TextMessage",
+    "TokenLogprob",
     "ToolCall",
     "ToolFunction",
+    "TopLogprob",
     "Usage",
     "process_chat_stream",
+    "split_think",
     "stream_chat_item_from_json",
 ]
 
@@ -230,28 +235,70 @@ class Message:
         return result
 
 
+_THINK_OPEN = "<think>"
+_THINK_CLOSE = "</think>"
+
+
+def split_think(content: str) -> tuple[Optional[str], str]:
+    """Split a leading ``<think>...</think>`` off an answer: ``(reasoning, rest)``.
+
+    Without a leading tag the reasoning is ``None`` and the content comes back unchanged; a
+    tag that is never closed (the answer was cut) makes the whole rest reasoning. Whitespace
+    around the reasoning and before the answer is dropped.
+    """
+    stripped = content.lstrip()
+    if not stripped.startswith(_THINK_OPEN):
+        return None, content
+    body = stripped[len(_THINK_OPEN) :]
+    end = body.find(_THINK_CLOSE)
+    if end < 0:
+        return body.strip(), ""
+    return body[:end].strip(), body[end + len(_THINK_CLOSE) :].lstrip()
+
+
+def _reasoning_of(json: Mapping[str, Any]) -> Any:
+    """The reasoning field of a message or delta (``reasoning_content``, or vLLM's ``reasoning``)."""
+    value = json.get("reasoning_content")
+    if value is None:
+        value = json.get("reasoning")
+    if value is not None and not isinstance(value, str):
+        raise APIResponseValidationError(f"reasoning_content is not a string: {value!r:.100}")
+    return value
+
+
 @dataclass(frozen=True)
 class TextMessage:
-    """A text message, as the API answers it; can be appended to the history as it is."""
+    """A text message, as the API answers it; can be appended to the history as it is.
+
+    ``reasoning_content`` holds a reasoning model's thinking: the ``reasoning_content`` (or
+    ``reasoning``) field, or a leading ``<think>...</think>`` split off the content. It is not
+    sent back when the message goes into the next request's history.
+    """
 
     role: Role
     content: str
     tool_calls: Optional[list[ToolCall]] = None
+    reasoning_content: Optional[str] = None
 
     @staticmethod
     def from_json(json: Mapping[str, Any]) -> TextMessage:
         """Parse the wire form (``content`` may be null)."""
         raw_calls = json.get("tool_calls")
+        content = json["content"]
+        reasoning = _reasoning_of(json)
+        if reasoning is None and isinstance(content, str):
+            reasoning, content = split_think(content)
         return TextMessage(
             role=Role(json["role"]),
-            content=json["content"],
+            content=content,
             tool_calls=None
             if raw_calls is None
             else [ToolCall.from_json(call) for call in raw_calls],
+            reasoning_content=reasoning,
         )
 
     def to_json(self, _where: str = "TextMessage") -> dict[str, Any]:
-        """Wire form: role, content, then tool_calls when set."""
+        """Wire form: role, content, then tool_calls when set (never the reasoning)."""
         result: dict[str, Any] = {
             "role": _role_value(self.role, _where),
             "content": self.content,
@@ -259,6 +306,72 @@ class TextMessage:
         if self.tool_calls is not None:
             result["tool_calls"] = [_plain(call) for call in self.tool_calls]
         return result
+
+
+@dataclass(frozen=True)
+class TopLogprob:
+    """One of the most likely tokens at a position, with its log probability."""
+
+    token: str
+    logprob: float
+    bytes: Optional[list[int]] = None
+
+    @staticmethod
+    def from_json(json: Mapping[str, Any]) -> TopLogprob:
+        """Parse the wire form."""
+        return TopLogprob(
+            token=json["token"], logprob=float(json["logprob"]), bytes=_bytes_of(json)
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire form."""
+        return {"token": self.token, "logprob": self.logprob, "bytes": self.bytes}
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """A generated token: its text, log probability, UTF-8 bytes and the top alternatives."""
+
+    token: str
+    logprob: float
+    bytes: Optional[list[int]] = None
+    top_logprobs: list[TopLogprob] = field(default_factory=list)
+
+    @staticmethod
+    def from_json(json: Mapping[str, Any]) -> TokenLogprob:
+        """Parse the wire form."""
+        return TokenLogprob(
+            token=json["token"],
+            logprob=float(json["logprob"]),
+            bytes=_bytes_of(json),
+            top_logprobs=[TopLogprob.from_json(t) for t in json.get("top_logprobs") or ()],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire form."""
+        return {
+            "token": self.token,
+            "logprob": self.logprob,
+            "bytes": self.bytes,
+            "top_logprobs": [t.to_json() for t in self.top_logprobs],
+        }
+
+
+def _bytes_of(json: Mapping[str, Any]) -> Optional[list[int]]:
+    raw = json.get("bytes")
+    return None if raw is None else [int(b) for b in raw]
+
+
+def logprobs_from_json(value: Any) -> Optional[list[TokenLogprob]]:
+    """The per-token log probabilities of a choice's ``logprobs`` object (None when absent)."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise APIResponseValidationError(f"logprobs is not an object: {value!r:.100}")
+    content = value.get("content")
+    if content is None:
+        return None
+    return [TokenLogprob.from_json(token) for token in content]
 
 
 @dataclass(frozen=True)
@@ -570,11 +683,37 @@ def _check_number(
 
 
 @dataclass(frozen=True)
+class ChatChoice:
+    """One of the answers of a chat request (``n`` > 1 gives several)."""
+
+    index: int
+    message: TextMessage
+    finish_reason: Optional[FinishReason]
+    logprobs: Optional[list[TokenLogprob]] = None
+
+    @staticmethod
+    def from_json(json: Mapping[str, Any], position: int = 0) -> ChatChoice:
+        """Parse one ``choices[i]`` of an answer."""
+        index = json.get("index", position)
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise APIResponseValidationError(f"choice index is not an int: {index!r:.100}")
+        finish = json.get("finish_reason")
+        return ChatChoice(
+            index=index,
+            message=TextMessage.from_json(json["message"]),
+            finish_reason=None if finish is None else FinishReason.from_json(finish),
+            logprobs=logprobs_from_json(json.get("logprobs")),
+        )
+
+
+@dataclass(frozen=True)
 class ChatResponse:
     """The answer to a chat request.
 
-    ``finish_reason`` and ``message`` as in the official client; ``usage``, ``id``, ``model``
-    and ``created`` are kept too (the official client dropped them).
+    ``finish_reason`` and ``message`` (those of the first choice) as in the official client;
+    ``usage``, ``id``, ``model`` and ``created`` are kept too (the official client dropped
+    them), ``choices`` holds every choice (index, message, finish reason, log probabilities)
+    and ``system_fingerprint`` the backend version when it is sent.
     """
 
     finish_reason: FinishReason
@@ -583,23 +722,44 @@ class ChatResponse:
     id: Optional[str] = None
     model: Optional[str] = None
     created: Optional[int] = field(default=None, compare=False)
+    choices: list[ChatChoice] = field(default_factory=list, compare=False)
+    system_fingerprint: Optional[str] = field(default=None, compare=False)
 
     @staticmethod
     def from_json(json: Mapping[str, Any]) -> ChatResponse:
-        """Parse the wire form (reads ``choices[0]``)."""
-        choices = json["choices"]
-        if not choices:
+        """Parse the wire form (``message`` and ``finish_reason`` from ``choices[0]``)."""
+        raw = json["choices"]
+        if not raw:
             raise APIResponseValidationError("chat response has no choices")
+        choices = sorted(
+            (ChatChoice.from_json(choice, i) for i, choice in enumerate(raw)),
+            key=lambda c: c.index,
+        )
         first = choices[0]
+        if first.finish_reason is None:
+            raise APIResponseValidationError("chat response choice has no finish_reason")
         usage = json.get("usage")
+        fingerprint = json.get("system_fingerprint")
         return ChatResponse(
-            finish_reason=FinishReason.from_json(first["finish_reason"]),
-            message=TextMessage.from_json(first["message"]),
+            finish_reason=first.finish_reason,
+            message=first.message,
             usage=None if usage is None else Usage.from_json(usage),
             id=json.get("id"),
             model=json.get("model"),
             created=json.get("created"),
+            choices=choices,
+            system_fingerprint=fingerprint if isinstance(fingerprint, str) else None,
         )
+
+    @property
+    def logprobs(self) -> Optional[list[TokenLogprob]]:
+        """The log probabilities of the first choice's tokens (requested with ``logprobs``)."""
+        return self.choices[0].logprobs if self.choices else None
+
+    @property
+    def reasoning_content(self) -> Optional[str]:
+        """The first choice's reasoning (``None`` when the model did not reason)."""
+        return self.message.reasoning_content
 
     @property
     def content(self) -> str:
@@ -633,11 +793,17 @@ class ChatResponse:
 
 @dataclass(frozen=True)
 class ChatStreamChunk:
-    """A piece of a streamed answer: a content delta (the first one carries the role)."""
+    """A piece of a streamed answer: a content delta (the first one carries the role).
+
+    ``index`` says which choice it belongs to (``n`` > 1); ``logprobs`` holds the log
+    probabilities of its tokens when they were requested.
+    """
 
     content: str
     role: Optional[Role] = None
     tool_calls: Optional[list[ToolCall]] = None
+    index: int = 0
+    logprobs: Optional[list[TokenLogprob]] = None
 
     @staticmethod
     def from_json(choice: Mapping[str, Any]) -> ChatStreamChunk:
@@ -651,10 +817,24 @@ class ChatStreamChunk:
             tool_calls=None
             if raw_calls is None
             else [ToolCall.from_json(call) for call in raw_calls if "id" in call],
+            index=choice.get("index") or 0,
+            logprobs=logprobs_from_json(choice.get("logprobs")),
         )
 
 
-ChatStreamItem = Union[ChatStreamChunk, ToolCall, Usage, FinishReason]
+@dataclass(frozen=True)
+class ReasoningChunk:
+    """A piece of a reasoning model's thinking in a stream (never part of the answer text).
+
+    It comes from the delta's ``reasoning_content`` / ``reasoning`` field or from a leading
+    ``<think>...</think>`` of the content; ``index`` says which choice it belongs to.
+    """
+
+    content: str
+    index: int = 0
+
+
+ChatStreamItem = Union[ChatStreamChunk, ReasoningChunk, ToolCall, Usage, FinishReason]
 
 
 def stream_chat_item_from_json(

@@ -1,4 +1,4 @@
-"""The ``aleph-alpha`` command line: chat, complete, embed, tokenize, models, serve.
+"""The ``aleph-alpha`` command line: chat, complete, embed, tokenize, models, transcribe, serve.
 
 Installed as the ``aleph-alpha`` script and runnable as ``python -m aleph_alpha_client``::
 
@@ -7,7 +7,8 @@ Installed as the ``aleph-alpha`` script and runnable as ``python -m aleph_alpha_
     aleph-alpha complete "An apple a day" --max-tokens 20
     aleph-alpha embed "hello" "hi"        # summary, or --json for the vectors
     aleph-alpha tokenize "Hello world"    # --detokenize IDS, or the detokenize command
-    aleph-alpha models
+    aleph-alpha models                    # model-settings (or models_available)
+    aleph-alpha transcribe talk.mp3 --language de
     aleph-alpha batch requests.jsonl -o results.jsonl --resume --concurrency 32
     aleph-alpha serve --port 8000 --faults "503:0.1"
 

@@ -105,6 +105,7 @@ def _response_json(response: ChatResponse) -> dict[str, Any]:
         "tool_calls": [call.to_json() for call in response.tool_calls],
         "model": response.model,
         "id": response.id,
+        "reasoning_content": response.message.reasoning_content,
     }
 
 
@@ -158,6 +159,7 @@ class _Chat:
             if self.stream and args.usage
             else None,
             tools=self.tools or None,
+            reasoning_effort=getattr(args, "reasoning_effort", None),
         )
         try:
             if self.tools:
@@ -181,20 +183,29 @@ class _Chat:
             response = client.chat(request, model)
             self._print_whole(response)
             return response
+        from ..chat import ChatStreamChunk, ReasoningChunk
+
         last = ""
+        reasoning = _Reasoning(app, self.args)
         stream = client.chat_with_streaming(request, model)
         try:
-            for text in stream.text_stream:
-                app.stdout.write(text)
-                app.stdout.flush()
-                last = text
+            for item in stream:
+                if isinstance(item, ReasoningChunk):
+                    reasoning.write(item.content)
+                elif isinstance(item, ChatStreamChunk) and item.content and item.index == 0:
+                    reasoning.end()
+                    app.stdout.write(item.content)
+                    app.stdout.flush()
+                    last = item.content
             final: ChatResponse = stream.get_final_response()
         except BaseException:
+            reasoning.end()
             if last and not last.endswith("\n"):
                 app.out("")
             raise
         finally:
             stream.close()
+        reasoning.end()
         if not last.endswith("\n"):
             app.out("")
         return final
@@ -249,6 +260,11 @@ class _Chat:
                 ) from None
             app.out(json.dumps(value, indent=2, ensure_ascii=False))
         else:
+            thinking = response.message.reasoning_content
+            if thinking:
+                reasoning = _Reasoning(app, self.args)
+                reasoning.write(thinking)
+                reasoning.end()
             content = response.content
             app.out(content, end="" if content.endswith("\n") else "\n")
 
@@ -267,6 +283,41 @@ class _Chat:
                     f"usage: {usage.prompt_tokens} prompt + {usage.completion_tokens} "
                     f"completion = {usage.total_tokens} tokens"
                 )
+
+
+_DIM, _RESET = "\x1b[2m", "\x1b[0m"
+
+
+class _Reasoning:
+    """Shows a reasoning model's thinking: dimmed on a terminal, on stderr when stdout is not
+    one (the answer stays alone on stdout), not at all with ``--no-reasoning``."""
+
+    def __init__(self, app: App, args: Any) -> None:
+        self.app = app
+        self.hidden = bool(getattr(args, "no_reasoning", False))
+        self.tty = _isatty(app.stdout)
+        self.open = False
+        self.last = ""
+
+    def write(self, text: str) -> None:
+        if self.hidden or not text:
+            return
+        out = self.app.stdout if self.tty else self.app.stderr
+        if not self.open:
+            self.open = True
+            if self.tty:
+                out.write(_DIM)
+        out.write(text)
+        out.flush()
+        self.last = text
+
+    def end(self) -> None:
+        if not self.open:
+            return
+        self.open = False
+        out = self.app.stdout if self.tty else self.app.stderr
+        out.write((_RESET if self.tty else "") + ("" if self.last.endswith("\n") else "\n"))
+        out.flush()
 
 
 def _isatty(stream: object) -> bool:

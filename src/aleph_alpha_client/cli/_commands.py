@@ -14,6 +14,7 @@ __all__ = [
     "run_detokenize",
     "run_embed",
     "run_models",
+    "run_transcribe",
     "run_serve",
     "run_tokenize",
 ]
@@ -227,28 +228,103 @@ def _abilities(model: Mapping[str, Any]) -> str:
     return ",".join(parts) or "-"
 
 
+def _settings_abilities(settings: Any) -> str:
+    words = []
+    for word in settings.abilities():
+        words.append("embed" if word.startswith("embed:") else word)
+    return ",".join(words) or "-"
+
+
 def run_models(app: App) -> int:
-    """The ``models`` command."""
+    """The ``models`` command: ``model-settings``, or ``models_available`` where it is missing."""
+    from .._exceptions import APIStatusError
+
     with app.client() as client:
-        models = client.models()
-    if app.args.json:
-        app.out(json.dumps(list(models), ensure_ascii=False, indent=2))
-        return EXIT_OK
-    rows = [
-        (
-            str(m.get("name", "?")),
-            str(m.get("max_context_size", "")),
-            _abilities(m),
-            _short(str(m.get("description") or ""), 60),
-        )
-        for m in models
-    ]
+        try:
+            settings = client.model_settings()
+        except APIStatusError as err:
+            if err.status_code not in (404, 405, 501):
+                raise
+            settings = None
+            models = client.models()
+    if settings is not None:
+        if app.args.json:
+            app.out(json.dumps([dict(s.raw) for s in settings], ensure_ascii=False, indent=2))
+            return EXIT_OK
+        rows = [
+            (
+                s.name,
+                "" if s.max_context_size is None else str(s.max_context_size),
+                _settings_abilities(s)
+                + ("" if s.status in (None, "available") else f" ({s.status})"),
+                _short(s.description or "", 60),
+            )
+            for s in settings
+        ]
+    else:
+        if app.args.json:
+            app.out(json.dumps(list(models), ensure_ascii=False, indent=2))
+            return EXIT_OK
+        rows = [
+            (
+                str(m.get("name", "?")),
+                str(m.get("max_context_size", "")),
+                _abilities(m),
+                _short(str(m.get("description") or ""), 60),
+            )
+            for m in models
+        ]
     header = ("NAME", "CONTEXT", "FEATURES", "DESCRIPTION")
     widths = [max(len(row[k]) for row in [header, *rows]) for k in range(3)]
     for row in [header, *rows]:
         app.out(
             f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}".rstrip()
         )
+    return EXIT_OK
+
+
+# -- transcribe -------------------------------------------------------------------------------
+
+
+def run_transcribe(app: App) -> int:
+    """The ``transcribe`` command: the text of an audio file (``-`` reads stdin's bytes)."""
+    from pathlib import Path
+
+    args = app.args
+    audio: Any
+    if args.file == "-":
+        binary = getattr(app.stdin, "buffer", None)
+        if binary is None:
+            raise UsageError("FILE -: stdin cannot be read as bytes")
+        audio = binary.read()
+        if not audio:
+            raise UsageError("the audio on stdin is empty")
+    else:
+        path = Path(args.file)
+        if not path.is_file():
+            reason = "is a directory" if path.is_dir() else "no such file"
+            raise UsageError(f"{args.file}: {reason}")
+        audio = path
+    with app.client() as client:
+        result = client.transcribe(audio, args.model, language=args.language)
+    if args.json:
+        app.out(
+            json.dumps(
+                {
+                    "transcription": result.transcription,
+                    "language": result.language,
+                    "segments": [
+                        {"start": s.start, "end": s.end, "text": s.text} for s in result.segments
+                    ],
+                },
+                ensure_ascii=False,
+            )
+        )
+    elif args.segments:
+        for segment in result.segments:
+            app.out(f"[{segment.start:7.2f} -> {segment.end:7.2f}] {segment.text}")
+    else:
+        app.out(result.transcription)
     return EXIT_OK
 
 

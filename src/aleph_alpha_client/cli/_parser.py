@@ -12,6 +12,7 @@ __all__ = ["CHAT_MODEL", "COMPLETION_MODEL", "EMBEDDING_MODEL", "GLOBAL_DEFAULTS
 #: Default models of the subcommands.
 CHAT_MODEL = "llama-3.1-8b-instruct"
 COMPLETION_MODEL = "luminous-base"
+TRANSCRIPTION_MODEL = "whisper-large-v3-turbo"
 EMBEDDING_MODEL = "luminous-base"
 TOKENIZER_MODEL = "llama-3.1-8b-instruct"
 
@@ -202,6 +203,7 @@ examples:
   aleph-alpha chat --model dummy-model --image cat.png "What is in the picture?"
   aleph-alpha chat --schema person.schema.json "Invent a person."
   aleph-alpha chat --tool weather:get_weather "Weather in Berlin?"
+  aleph-alpha chat --model qwen3-32b-reasoning --reasoning-effort high "Why is the sky blue?"
   aleph-alpha chat --json --usage "Hi" | jq .content""",
     )
     chat.add_argument("prompt", nargs="?", metavar="PROMPT", help="the user message")
@@ -242,9 +244,21 @@ examples:
         help="a Python function the model may call (run locally, results sent back); repeatable",
     )
     chat.add_argument(
+        "--reasoning-effort",
+        choices=("low", "medium", "high"),
+        help="how much a reasoning model thinks before it answers",
+    )
+    chat.add_argument(
+        "--no-reasoning",
+        action="store_true",
+        help="do not show a reasoning model's thinking (shown dimmed on a terminal, "
+        "else on stderr)",
+    )
+    chat.add_argument(
         "--json",
         action="store_true",
-        help="print the answer as one JSON object: content, finish_reason, usage, tool_calls",
+        help="print the answer as one JSON object: content, finish_reason, usage, tool_calls, "
+        "model, id, reasoning_content",
     )
     chat.add_argument(
         "--no-stream", action="store_true", help="wait for the whole answer, then print it"
@@ -433,6 +447,34 @@ examples:
         "examples:\n  aleph-alpha models\n  aleph-alpha models --json",
     )
     models.add_argument("--json", action="store_true", help="print the API's JSON list")
+
+    # -- transcribe ---------------------------------------------------------------------------
+    transcribe = _add_command(
+        subparsers,
+        "transcribe",
+        [parent],
+        "transcribe an audio file",
+        "Transcribe an audio file with a transcription model; the text goes to stdout.\n"
+        'FILE "-" reads the audio from stdin.',
+        "examples:\n  aleph-alpha transcribe talk.mp3 --language de\n"
+        "  aleph-alpha transcribe --segments --model whisper-large-v3-turbo talk.wav",
+    )
+    transcribe.add_argument("file", metavar="FILE", help="the audio file")
+    transcribe.add_argument(
+        "-m",
+        "--model",
+        default=TRANSCRIPTION_MODEL,
+        help=f"the transcription model (default: {TRANSCRIPTION_MODEL})",
+    )
+    transcribe.add_argument(
+        "-l", "--language", metavar="CODE", help="the language (ISO 639-1, e.g. de, en)"
+    )
+    transcribe.add_argument(
+        "--segments", action="store_true", help="print the timed segments, one per line"
+    )
+    transcribe.add_argument(
+        "--json", action="store_true", help="print {transcription, language, segments}"
+    )
 
     # -- serve --------------------------------------------------------------------------------
     serve = subparsers.add_parser(

@@ -7,7 +7,9 @@ Each model has a set of capabilities; a request for a capability the model lacks
 Capabilities: ``complete``, ``chat``, ``embed`` (``embed``, ``semantic_embed``,
 ``batch_semantic_embed``, ``embeddings``), ``instructable_embed`` (also ``embeddings``),
 ``evaluate`` (also ``explain``), ``rerank``, ``translate``, ``tools`` (chat answers carry
-``"tool_calls": []``), ``image`` (image prompt items / image content accepted).
+``"tool_calls": []``), ``image`` (image prompt items / image content accepted),
+``reasoning`` (chat answers carry a ``reasoning_content`` field), ``think`` (chat answers start
+with ``<think>...</think>`` in the content), ``transcribe`` (``POST transcribe``).
 Tokenize, detokenize and the tokenizer download work for every model.
 """
 
@@ -35,6 +37,33 @@ class ModelInfo:
     embedding_types: tuple[str, ...] = field(default=())
     aligned: bool = False
 
+    def to_settings_json(self) -> dict[str, object]:
+        """The model in the ``model-settings`` shape (PhariaInference 4.7)."""
+        if "instructable_embed" in self.capabilities:
+            embedding_type = "instructable"
+        elif "embed" in self.capabilities:
+            embedding_type = "semantic"
+        else:
+            embedding_type = "none"
+        chat = "chat" in self.capabilities
+        return {
+            "name": self.name,
+            "status": "available",
+            "description": self.description,
+            "multimodal": "image" in self.capabilities,
+            "max_context_size": self.max_context_size,
+            "semantic_embedding": embedding_type == "semantic",
+            "completion_type": "full" if "complete" in self.capabilities else "none",
+            "embedding_type": embedding_type,
+            "aligned": self.aligned,
+            "chat": chat,
+            "prompt_template": _TEMPLATE
+            if chat
+            else "{% promptrange instruction %}{{prompt}}{% endpromptrange %}",
+            "maximum_completion_tokens": self.maximum_completion_tokens,
+            "model_card": None,
+        }
+
     def to_json(self) -> dict[str, object]:
         """The model in the ``models_available`` shape."""
         return {
@@ -51,6 +80,11 @@ class ModelInfo:
         }
 
 
+_TEMPLATE = (
+    "<|begin_of_text|>{% for message in messages %}<|start_header_id|>{{message.role}}"
+    "<|end_header_id|>\n\n{{message.content}}<|eot_id|>{% endfor %}"
+    "<|start_header_id|>assistant<|end_header_id|>\n\n"
+)
 _GEN = frozenset({"complete", "evaluate"})
 _CHAT = frozenset({"complete", "chat", "evaluate"})
 
@@ -108,6 +142,25 @@ MODELS: dict[str, ModelInfo] = {
             "A small multimodal chat model for tests.",
             _CHAT | {"image"},
             aligned=True,
+        ),
+        ModelInfo(
+            "qwen3-32b-reasoning",
+            "Qwen3 32B reasoning model (answers carry reasoning_content).",
+            _CHAT | {"reasoning"},
+            aligned=True,
+        ),
+        ModelInfo(
+            "deepseek-r1-distill-llama-8b",
+            "DeepSeek R1 distilled reasoning model (thinks in <think> tags in the content).",
+            _CHAT | {"think"},
+            aligned=True,
+        ),
+        ModelInfo(
+            "whisper-large-v3-turbo",
+            "Whisper speech-to-text model.",
+            frozenset({"transcribe"}),
+            max_context_size=448,
+            maximum_completion_tokens=448,
         ),
         ModelInfo(
             "pharia-1-embedding-4608-control",

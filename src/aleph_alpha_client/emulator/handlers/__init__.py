@@ -8,7 +8,14 @@ faults (:mod:`.faults`).
 Routes (each also under ``/v1``): ``POST complete``, ``chat/completions``, ``embed``,
 ``semantic_embed``, ``batch_semantic_embed``, ``instructable_embed``, ``embeddings``,
 ``evaluate``, ``explain``, ``tokenize``, ``detokenize``, ``rerank``, ``translate``,
-``steering_concepts``; ``GET models_available``, ``version``, ``models/{model}/tokenizer``.
+``steering_concepts``, ``transcribe`` (multipart); ``GET models_available``, ``model-settings``,
+``version``, ``models/{model}/tokenizer``.
+
+Chat knows reasoning models (``qwen3-32b-reasoning`` answers with ``reasoning_content``,
+``deepseek-r1-distill-llama-8b`` thinks in ``<think>`` tags), ``n`` choices (streamed too, choice
+``i`` > 0 ends in ``(Answer i+1.)``), ``logprobs``/``top_logprobs`` and ``reasoning_effort``
+(more thoughts for ``"high"``). ``transcribe`` is deterministic: "audio" that is printable ASCII
+is transcribed as that text, anything else as a sentence naming its size and hash.
 
 Answers are deterministic: the same request body gives the same answer, and ids and
 ``created`` derive from a hash of the body unless ``randomness`` is on. A chat answer comes from
@@ -65,6 +72,7 @@ from .explain import (
 )
 from .misc import (
     _detokenize,
+    _model_settings,
     _models_available,
     _rerank,
     _steering_concepts,
@@ -72,6 +80,7 @@ from .misc import (
     _tokenizer_route,
     _translate,
 )
+from .transcribe import transcribe
 
 __all__ = [
     "DEFAULT_VERSION",
@@ -112,6 +121,9 @@ def handle(
         if match:
             _require_method(method, "GET")
             return _tokenizer_route(unquote(match.group(1)), config)
+        if route == "transcribe":
+            _require_method(method, "POST")
+            return transcribe(headers, body, _Context(config, body))
         poster = _POST_ROUTES.get(route)
         if poster is None:
             raise _APIError(404, f"No route for {method} /{route}", "NOT_FOUND")
@@ -142,6 +154,7 @@ _POST_ROUTES: dict[str, Callable[[dict[str, Any], _Context], Response]] = {
 }
 _GET_ROUTES: dict[str, Callable[[HandlerConfig], Response]] = {
     "models_available": _models_available,
+    "model-settings": _model_settings,
 }
 _TOKENIZER_ROUTE = re.compile(r"models/(.+)/tokenizer")
 
@@ -149,6 +162,7 @@ _TOKENIZER_ROUTE = re.compile(r"models/(.+)/tokenizer")
 ROUTES: tuple[str, ...] = (
     *_POST_ROUTES,
     *_GET_ROUTES,
+    "transcribe",
     "version",
     "models/{model}/tokenizer",
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from .common import (
     _IMAGE_TOKENS,
     _MESSAGE_OVERHEAD_TOKENS,
     _SNIPPET,
+    _STREAM_TOKENS_PER_EVENT,
     Response,
     _bad,
     _bool,
@@ -21,9 +23,9 @@ from .common import (
     _limit,
     _n,
     _opt_int,
-    _pieces,
     _require_image_support,
     _stream_response,
+    _unit,
     answer_for,
     dumps,
     json_response,
@@ -142,6 +144,14 @@ def _chat(payload: dict[str, Any], ctx: _Context) -> Response:
     if maximum_tokens is None:
         maximum_tokens = _opt_int(payload, "max_completion_tokens", 1)
     n = _n(payload)
+    logprobs = _bool(payload, "logprobs")
+    top_logprobs = _opt_int(payload, "top_logprobs", 0) or 0
+    if top_logprobs > 20:
+        raise _bad("field `top_logprobs` must be at most 20")
+    effort_name = payload.get("reasoning_effort")
+    if effort_name is not None and effort_name not in _EFFORTS:
+        raise _bad(f"field `reasoning_effort` must be one of {sorted(_EFFORTS)}")
+    effort = _EFFORTS.get(effort_name or "medium", 2)
     tools = _parse_tools(payload)
     stream = _bool(payload, "stream")
     stream_options = payload.get("stream_options")
@@ -191,17 +201,129 @@ def _chat(payload: dict[str, Any], ctx: _Context) -> Response:
     else:
         user = next((m for m in reversed(messages) if m.role == "user"), last)
         content = answer_for(user.text, user.images)
-    ids, cut = _limit(content, maximum_tokens)
-    if cut:
-        content = tokenizer.decode(ids)
-    finish = "length" if cut else "stop"
-    usage = _usage(prompt_tokens, len(ids))
+    user_text = next((m.text for m in reversed(messages) if m.role == "user"), last.text)
+    answers = [
+        _Answer.make(model, _variant(content, i, is_json), user_text, effort, maximum_tokens)
+        for i in range(n)
+    ]
+    completion_tokens = sum(a.tokens for a in answers)
+    usage = _usage(prompt_tokens, completion_tokens)
     if stream:
-        return _chat_text_stream(chat_id, created, model, ids, finish, usage, include_usage)
-    message = {"role": "assistant", "content": content}
-    if "tools" in model.capabilities:
-        message["tool_calls"] = []
-    return _chat_json(chat_id, created, model, [(message, finish)] * n, usage, n)
+        return _chat_text_stream(
+            chat_id, created, model, answers, usage, include_usage, logprobs, top_logprobs
+        )
+    choices = []
+    for i, answer in enumerate(answers):
+        reply: dict[str, Any] = {"role": "assistant", "content": answer.content}
+        if answer.reasoning is not None:
+            reply["reasoning_content"] = answer.reasoning
+        if "tools" in model.capabilities:
+            reply["tool_calls"] = []
+        choices.append(
+            {
+                "finish_reason": answer.finish,
+                "index": i,
+                "message": reply,
+                "logprobs": _logprobs(answer.ids, top_logprobs) if logprobs else None,
+            }
+        )
+    return _chat_response(chat_id, created, model, choices, usage)
+
+
+_EFFORTS = {"low": 1, "medium": 2, "high": 3}
+_THOUGHTS = (
+    "I recall what I know about it.",
+    "I check that the answer fits the question.",
+    "I look at it once more from another side before I answer.",
+)
+
+
+def _variant(content: str, index: int, is_json: bool) -> str:
+    """The answer of choice ``index`` (n > 1): the first is the answer, the others differ."""
+    if index == 0 or is_json:
+        return content
+    return f"{content} (Answer {index + 1}.)"
+
+
+@dataclass
+class _Answer:
+    """One choice's text: content (``<think>`` included for a think model), reasoning, tokens."""
+
+    content: str
+    reasoning: str | None
+    ids: list[int]
+    reasoning_ids: list[int]
+    finish: str
+
+    @property
+    def tokens(self) -> int:
+        return len(self.ids) + len(self.reasoning_ids)
+
+    @staticmethod
+    def make(
+        model: ModelInfo, answer: str, user_text: str, effort: int, maximum_tokens: int | None
+    ) -> _Answer:
+        thinking = "reasoning" in model.capabilities or "think" in model.capabilities
+        reasoning = None
+        if thinking:
+            snippet = " ".join(user_text.split())[:80]
+            reasoning = " ".join((f'The user wrote: "{snippet}".', *_THOUGHTS[:effort]))
+        if "think" in model.capabilities:
+            answer = f"<think>\n{reasoning}\n</think>\n\n{answer}"
+            reasoning = None
+        ids, cut = _limit(answer, maximum_tokens)
+        content = tokenizer.decode(ids) if cut else answer
+        reasoning_ids = tokenizer.encode(reasoning) if reasoning is not None else []
+        return _Answer(content, reasoning, ids, reasoning_ids, "length" if cut else "stop")
+
+
+def _token_logprob(token_id: int, position: int, top: int) -> dict[str, Any]:
+    raw = tokenizer.token_bytes(token_id)
+    logprob = -round(_unit(f"{token_id}:{position}".encode()) * 2, 4)
+    alternatives = [
+        {"token": raw.decode("utf-8", "replace"), "logprob": logprob, "bytes": list(raw)}
+    ]
+    for j in range(1, top):
+        alt = (token_id + j * 7919) % tokenizer.VOCAB_SIZE
+        alt_raw = tokenizer.token_bytes(alt)
+        alternatives.append(
+            {
+                "token": alt_raw.decode("utf-8", "replace"),
+                "logprob": round(logprob - 1.5 * j - _unit(f"{alt}:{j}".encode()), 4),
+                "bytes": list(alt_raw),
+            }
+        )
+    return {
+        "token": raw.decode("utf-8", "replace"),
+        "logprob": logprob,
+        "bytes": list(raw),
+        "top_logprobs": alternatives[:top],
+    }
+
+
+def _logprobs(ids: list[int], top: int, offset: int = 0) -> dict[str, Any]:
+    return {"content": [_token_logprob(t, offset + i, top) for i, t in enumerate(ids)]}
+
+
+def _pieces_with_ids(ids: list[int]) -> list[tuple[str, list[int], int]]:
+    """Stream pieces of about 3 tokens: (text, token ids, position of the first id)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    out: list[tuple[str, list[int], int]] = []
+    carried: list[int] = []
+    first = 0
+    step = _STREAM_TOKENS_PER_EVENT
+    for start in range(0, len(ids), step):
+        group = ids[start : start + step]
+        if not carried:
+            first = start
+        carried += group
+        text = decoder.decode(
+            b"".join(tokenizer.token_bytes(i) for i in group), final=start + step >= len(ids)
+        )
+        if text:
+            out.append((text, carried, first))
+            carried = []
+    return out
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
@@ -222,14 +344,30 @@ def _chat_json(
 ) -> Response:
     if n > 1:
         usage = _usage(usage["prompt_tokens"], usage["completion_tokens"] * n)
+    return _chat_response(
+        chat_id,
+        created,
+        model,
+        [
+            {"finish_reason": finish, "index": i, "message": message, "logprobs": None}
+            for i, (message, finish) in enumerate(choices)
+        ],
+        usage,
+    )
+
+
+def _chat_response(
+    chat_id: str,
+    created: int,
+    model: ModelInfo,
+    choices: list[dict[str, Any]],
+    usage: dict[str, int],
+) -> Response:
     return json_response(
         200,
         {
             "id": chat_id,
-            "choices": [
-                {"finish_reason": finish, "index": i, "message": message, "logprobs": None}
-                for i, (message, finish) in enumerate(choices)
-            ],
+            "choices": choices,
             "created": created,
             "model": model.name,
             "system_fingerprint": ".unknown.",
@@ -246,11 +384,13 @@ def _chunk(
     delta: dict[str, Any] | None,
     finish: str | None = None,
     usage: dict[str, int] | None = None,
+    index: int = 0,
+    logprobs: dict[str, Any] | None = None,
 ) -> str:
     choices = (
         []
         if delta is None
-        else [{"finish_reason": finish, "index": 0, "delta": delta, "logprobs": None}]
+        else [{"finish_reason": finish, "index": index, "delta": delta, "logprobs": logprobs}]
     )
     return dumps(
         {
@@ -269,14 +409,43 @@ def _chat_text_stream(
     chat_id: str,
     created: int,
     model: ModelInfo,
-    ids: list[int],
-    finish: str,
+    answers: list[_Answer],
     usage: dict[str, int],
     include_usage: bool,
+    logprobs: bool,
+    top_logprobs: int,
 ) -> Response:
-    events = [_chunk(chat_id, created, model, {"role": "assistant", "content": ""})]
-    events.extend(_chunk(chat_id, created, model, {"content": piece}) for piece in _pieces(ids))
-    events.append(_chunk(chat_id, created, model, {}, finish))
+    """Every choice's role chunk, then their pieces in turn, their finish chunks, usage."""
+    per_choice: list[list[str]] = []
+    for index, answer in enumerate(answers):
+        events: list[str] = []
+        if answer.reasoning is not None:
+            for piece, _ids, _pos in _pieces_with_ids(answer.reasoning_ids):
+                events.append(
+                    _chunk(chat_id, created, model, {"reasoning_content": piece}, index=index)
+                )
+        for piece, ids, position in _pieces_with_ids(answer.ids):
+            events.append(
+                _chunk(
+                    chat_id,
+                    created,
+                    model,
+                    {"content": piece},
+                    index=index,
+                    logprobs=_logprobs(ids, top_logprobs, position) if logprobs else None,
+                )
+            )
+        per_choice.append(events)
+    events = [
+        _chunk(chat_id, created, model, {"role": "assistant", "content": ""}, index=i)
+        for i in range(len(answers))
+    ]
+    for step in range(max(len(e) for e in per_choice)):
+        events.extend(e[step] for e in per_choice if step < len(e))
+    events.extend(
+        _chunk(chat_id, created, model, {}, answer.finish, index=i)
+        for i, answer in enumerate(answers)
+    )
     if include_usage:
         events.append(_chunk(chat_id, created, model, None, usage=usage))
     events.append("[DONE]")

@@ -136,3 +136,7 @@ def _steering_concepts(payload: dict[str, Any], ctx: _Context) -> Response:
 
 def _models_available(config: HandlerConfig) -> Response:
     return json_response(200, [model.to_json() for model in config.models.values()])
+
+
+def _model_settings(config: HandlerConfig) -> Response:
+    return json_response(200, [model.to_settings_json() for model in config.models.values()])
