@@ -357,6 +357,18 @@ def test_extra_query_is_added_to_every_url(mode: str, emu: Emulator) -> None:
     assert get.query == {"trace": "abc", "debug": "true", "n": "2"}
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_extra_query_and_default_headers_reach_the_multipart_transcribe(
+    mode: str, emu: Emulator
+) -> None:
+    client = make(mode, emu, f"{SECRET}-1", default_headers={"X-Team": "audio"})
+    copy = client.with_options(extra_query={"trace": "t1"})
+    run(mode, client, lambda c: copy.transcribe(b"RIFF-not-really", "whisper-large-v3-turbo"))
+    [sent] = emu.requests
+    assert sent.route == "transcribe" and sent.query == {"trace": "t1"}
+    assert sent.headers["x-team"] == "audio"
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
