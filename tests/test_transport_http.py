@@ -31,8 +31,8 @@ from aleph_alpha_client._exceptions import (
     IncompleteStreamError,
     InvalidArgumentError,
 )
+from aleph_alpha_client._request import HTTPRequest
 from aleph_alpha_client._sync_http import SyncHTTP
-from aleph_alpha_client._transport import HTTPRequest
 from raw_server import Handler, RawServer
 
 MODES = ["sync", "async"]

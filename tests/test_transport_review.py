@@ -21,8 +21,8 @@ import pytest
 from aleph_alpha_client._async_http import AsyncHTTP
 from aleph_alpha_client._config import Timeout
 from aleph_alpha_client._exceptions import APIConnectionError
+from aleph_alpha_client._request import HTTPRequest
 from aleph_alpha_client._sync_http import SyncHTTP
-from aleph_alpha_client._transport import HTTPRequest
 from raw_server import Handler, RawServer
 
 T = Timeout(total=10, connect=5, idle=None)

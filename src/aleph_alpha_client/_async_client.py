@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from . import _endpoints as ep
 from . import _tracing
-from ._base import BaseClient, check_transport, check_version, make_progress_bar, make_tokenizer
+from ._attempt import AttemptDriver, Done, Raise, Read, Refresh, Send, Sleep, Step
+from ._base import BaseClient, check_version, make_progress_bar, make_tokenizer
 from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
 from ._exceptions import (
     APIConnectionError,
@@ -19,21 +20,17 @@ from ._exceptions import (
 )
 from ._hooks import (
     ask_token_async,
-    needs_token_refresh,
     run_request_hooks_async,
     run_response_hooks_async,
 )
 from ._mocks import async_route
-from ._retry import AttemptDriver
+from ._request import HTTPRequest
 from ._streaming import (
     AsyncStream,
-    ChatStreamState,
-    CompletionStreamState,
     StreamProcessor,
     _Holder,
-    split_error,
 )
-from ._transport import AsyncResponse, AsyncTransport, HTTPRequest
+from ._transport import AsyncResponse, AsyncTransport, check_transport
 from ._wire import (
     as_list,
     build_request,
@@ -42,7 +39,6 @@ from ._wire import (
     parse_model,
     parse_text,
     stream_content_type_error,
-    with_token,
 )
 from .chat import (
     ChatRequest,
@@ -84,6 +80,7 @@ __all__ = ["AsyncClient"]
 _TRANSPORT_LOCK = threading.Lock()
 
 R = TypeVar("R")
+ItemT = TypeVar("ItemT")
 ChatStreamItem = ChatStreamChunk | ReasoningChunk | ToolCall | FinishReason | Usage
 
 
@@ -187,46 +184,45 @@ class AsyncClient(BaseClient):
         return transport
 
     async def _send(self, request: HTTPRequest, attempt: int = 0) -> tuple[AsyncResponse, int]:
-        """One request with retries and redirects; returns a response with status < 300.
+        """One request with retries and redirects; a response with status < 300."""
+        driver: AttemptDriver[AsyncResponse] = AttemptDriver(request, self._config.retry, attempt)
+        return await self._drive(driver), driver.attempt
 
-        A token callable is asked before the request, and once more after a 401 (then the
-        request is sent once more); event hooks are called around each attempt.
+    async def _drive(self, driver: AttemptDriver[AsyncResponse]) -> AsyncResponse:
+        """Do what the attempt machine says (send, read, sleep) until it is done or raises.
+
+        A token callable is asked first (and once more when the machine asks for a refresh
+        after a 401); event hooks are called around each attempt.
         """
         config = self._config
-        timeout = config.timeout
-        transport = self._transport()
+        transport, timeout = self._transport(), config.timeout
         provider, hooks = config.token_provider, config.hooks
         if provider is not None:
-            with_token(request, await ask_token_async(provider))
-        driver = AttemptDriver(request, config.retry, attempt)
-        refresh = provider is not None
+            driver.authorize(await ask_token_async(provider))
+        step: Step[AsyncResponse] = driver.start()
         while True:
-            _tracing.on_attempt(driver.request.headers, driver.attempt)
-            if hooks is not None:
-                event = await run_request_hooks_async(hooks, driver.request, driver.attempt)
-            try:
-                response = await transport.send(driver.request, timeout)
-            except APIConnectionError as err:
-                await asyncio.sleep(driver.delay_after_error(err))
-                continue
-            if hooks is not None:
-                await run_response_hooks_async(hooks, response, event)
-            try:
-                verdict = driver.verdict(response.status, response.headers)
-            except BaseException:
-                response.close()  # a redirect we do not follow
-                raise
-            if verdict == "ok":
-                return response, driver.attempt
-            if verdict == "redirect":
-                response.close()
-                continue
-            body = await response.read()
-            if refresh and needs_token_refresh(driver.request, response.status):
-                refresh = False  # one fresh token per request, then the 401 is raised
-                with_token(driver.request, await ask_token_async(provider))
-                continue
-            await asyncio.sleep(driver.delay_after_status(response.status, response.headers, body))
+            if isinstance(step, Send):
+                if hooks is not None:
+                    event = await run_request_hooks_async(hooks, step.request, driver.attempt)
+                try:
+                    response = await transport.send(step.request, timeout)
+                except APIConnectionError as err:
+                    step = driver.failed(err)
+                else:
+                    if hooks is not None:
+                        await run_response_hooks_async(hooks, response, event)
+                    step = driver.received(response)
+            elif isinstance(step, Read):
+                step = driver.read(step.response, await step.response.read())
+            elif isinstance(step, Sleep):
+                await asyncio.sleep(step.seconds)
+                step = driver.start()
+            elif isinstance(step, Refresh):
+                step = driver.refreshed(await ask_token_async(provider))
+            elif isinstance(step, Done):
+                return step.response
+            else:
+                raise step.error
 
     async def _call(self, endpoint: ep.Endpoint[R], request: Any, model: str | None) -> R:
         http = build_request(
@@ -260,44 +256,52 @@ class AsyncClient(BaseClient):
         return parse_text(response.status, await response.read())
 
     def _stream(
-        self, http: HTTPRequest, make_state: Any, model: str | None = None
-    ) -> AsyncStream[Any]:
+        self, endpoint: ep.StreamingEndpoint[R, ItemT], request: Any, model: str
+    ) -> AsyncStream[ItemT, R]:
+        http = build_request(
+            self._config,
+            self._headers,
+            endpoint.path,
+            request,
+            model,
+            stream=True,
+            request_type=endpoint.request_type,
+        )
         max_event_size = self._config.max_event_size
-        driver = AttemptDriver(http, self._config.retry)
 
-        async def run(holder: _Holder) -> AsyncIterator[list[Any]]:
+        async def run(holder: _Holder[ItemT, R]) -> AsyncGenerator[list[ItemT], None]:
+            driver: AttemptDriver[AsyncResponse] = AttemptDriver(http, self._config.retry)
             while True:
                 try:
-                    response, driver.attempt = await self._send(http, driver.attempt)
+                    response = holder.response = await self._drive(driver)
                 except APIStatusError as status_error:
                     self._note_capabilities(status_error, model)
                     raise
-                holder.response = response
-                state = holder.state = make_state()
+                state = holder.state = endpoint.accumulator(request)
                 processor = StreamProcessor(state, max_event_size)
                 try:
                     if not is_event_stream(response.headers):
                         body = await response.read()
                         raise stream_content_type_error(response.status, response.headers, body)
                     async for data in response.iter_chunks():
-                        batch, error = split_error(processor.feed(data))
-                        if batch:
-                            yield batch
-                        if error is not None:
-                            raise error
-                    batch, error = split_error(processor.finish())
-                    if batch:
-                        yield batch
-                    if error is not None:
-                        raise error
+                        batch = processor.feed(data)
+                        if batch.items:
+                            yield batch.items
+                        if batch.error is not None:
+                            raise batch.error
+                    batch = processor.finish()
+                    if batch.items:
+                        yield batch.items
+                    if batch.error is not None:
+                        raise batch.error
                     return
                 except (StreamEventError, IncompleteStreamError) as err:
-                    if state.started:
-                        raise
-                    delay = driver.delay_after_stream_error(err)
+                    step = driver.stream_failed(err, state.started)
                 finally:
                     response.close()
-                await asyncio.sleep(delay)
+                if isinstance(step, Raise):
+                    raise step.error
+                await asyncio.sleep(step.seconds)
 
         return AsyncStream(run)
 
@@ -383,24 +387,16 @@ class AsyncClient(BaseClient):
         """Send a chat request; the answer with usage, id and model."""
         return await self._call(ep.CHAT, request, model)
 
-    def chat_with_streaming(self, request: ChatRequest, model: str) -> AsyncStream[ChatStreamItem]:
+    def chat_with_streaming(
+        self, request: ChatRequest, model: str
+    ) -> AsyncStream[ChatStreamItem, ChatResponse]:
         """Stream a chat answer: ``ChatStreamChunk``, ``ReasoningChunk``, ``ToolCall``,
         ``FinishReason``, ``Usage``.
 
         Use as ``async for item in client.chat_with_streaming(request, model)`` (no
         ``await``); the stream also has ``text_stream`` and ``await get_final_response()``.
         """
-        http = build_request(
-            self._config,
-            self._headers,
-            ep.CHAT.path,
-            request,
-            model,
-            stream=True,
-            request_type=ChatRequest,
-        )
-        include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        return self._stream(http, lambda: ChatStreamState(include_usage), model)
+        return self._stream(ep.CHAT, request, model)
 
     async def run_tools(
         self, request: ChatRequest, model: str, *, max_iterations: int = 8
@@ -450,18 +446,9 @@ class AsyncClient(BaseClient):
 
     def complete_with_streaming(
         self, request: CompletionRequest, model: str
-    ) -> AsyncStream[CompletionResponseStreamItem]:
+    ) -> AsyncStream[CompletionResponseStreamItem, CompletionResponse]:
         """Stream a completion: ``StreamChunk``, ``StreamSummary``, ``CompletionSummary``."""
-        http = build_request(
-            self._config,
-            self._headers,
-            ep.COMPLETE.path,
-            request,
-            model,
-            stream=True,
-            request_type=CompletionRequest,
-        )
-        return self._stream(http, CompletionStreamState)
+        return self._stream(ep.COMPLETE, request, model)
 
     async def tokenize(self, request: TokenizationRequest, model: str) -> TokenizationResponse:
         """Tokenize a text."""

@@ -30,7 +30,7 @@ from ._net import (
 
 if TYPE_CHECKING:
     from ._config import Timeout
-    from ._transport import HTTPRequest
+    from ._request import HTTPRequest
 
 __all__ = ["AsyncHTTP", "AsyncHTTPResponse"]
 

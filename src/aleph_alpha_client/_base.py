@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import os
-import sys
 import weakref
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -19,7 +19,7 @@ from ._exceptions import (
     MissingDependencyError,
 )
 from ._hooks import check_headers, check_query, merge_headers, merge_query
-from ._transport import HTTPRequest
+from ._request import HTTPRequest
 from ._wire import base_headers, build_get, build_multipart_post
 from .model_settings import ModelSettings, describe_capabilities
 from .version import MIN_API_VERSION
@@ -148,11 +148,13 @@ class BaseClient:
                 raise InvalidArgumentError(
                     f"max_retries: expected an int >= 0, got {max_retries!r}"
                 )
-            retry = _replace(retry, max_retries=max_retries)
+            retry = dataclasses.replace(retry, max_retries=max_retries)
         if max_retry_after is not None:
-            retry = _replace(retry, max_retry_after=check_max_retry_after(max_retry_after))
+            retry = dataclasses.replace(
+                retry, max_retry_after=check_max_retry_after(max_retry_after)
+            )
         if retry_read_timeouts is not None:
-            retry = _replace(retry, retry_read_timeouts=bool(retry_read_timeouts))
+            retry = dataclasses.replace(retry, retry_read_timeouts=bool(retry_read_timeouts))
         changes: dict[str, Any] = {"retry": retry}
         if timeout is not _UNSET:
             changes["timeout"] = Timeout.coerce(timeout)
@@ -216,12 +218,6 @@ class BaseClient:
         return build_get(self._config, self._headers, f"models/{quote(model, safe='/')}/tokenizer")
 
 
-def _replace(obj: Any, **changes: Any) -> Any:
-    from dataclasses import replace
-
-    return replace(obj, **changes)
-
-
 def check_version(version: str) -> None:
     """Raise RuntimeError unless the API version is 1.x and at least MIN_API_VERSION."""
 
@@ -269,38 +265,3 @@ def make_progress_bar(enabled: bool, total: int) -> Any:
     except ImportError:
         raise MissingDependencyError("tqdm", "tqdm", "progress_bar=True") from None
     return tqdm(total=total)
-
-
-def check_transport(transport: Any, http_client: Any, *, sync: bool) -> Any:
-    """The user's transport: ``transport=`` as given, ``http_client=`` (httpx) wrapped in one."""
-    from ._exceptions import InvalidArgumentError, InvalidArgumentTypeError
-
-    if transport is not None and http_client is not None:
-        raise InvalidArgumentError("transport, http_client: pass one of them, not both")
-    if http_client is not None:
-        from ._compat_transport import AsyncHttpxTransport, HttpxTransport
-
-        httpx = sys.modules.get("httpx")
-        expected = None if httpx is None else (httpx.Client if sync else httpx.AsyncClient)
-        if expected is None or not isinstance(http_client, expected):
-            name = "httpx.Client" if sync else "httpx.AsyncClient"
-            raise InvalidArgumentTypeError(
-                f"http_client: expected an {name}, got {type(http_client).__name__}"
-            )
-        return HttpxTransport(http_client) if sync else AsyncHttpxTransport(http_client)
-    if transport is None:
-        return None
-    send = getattr(transport, "send", None)
-    if not callable(send) or not callable(getattr(transport, "close", None)):
-        raise InvalidArgumentTypeError(
-            f"transport: expected an object with send(request, timeout) and close(), "
-            f"got {type(transport).__name__}"
-        )
-    import inspect
-
-    if inspect.iscoroutinefunction(send) == sync:
-        kind = "a sync send()" if sync else "an async send()"
-        raise InvalidArgumentTypeError(
-            f"transport: {'Client' if sync else 'AsyncClient'} needs a transport with {kind}"
-        )
-    return transport

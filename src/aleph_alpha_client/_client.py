@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from . import _endpoints as ep
 from . import _tracing
-from ._base import BaseClient, check_transport, check_version, make_progress_bar, make_tokenizer
+from ._attempt import AttemptDriver, Done, Raise, Read, Refresh, Send, Sleep, Step
+from ._base import BaseClient, check_version, make_progress_bar, make_tokenizer
 from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
 from ._exceptions import (
     APIConnectionError,
@@ -19,21 +20,17 @@ from ._exceptions import (
 )
 from ._hooks import (
     ask_token_sync,
-    needs_token_refresh,
     run_request_hooks_sync,
     run_response_hooks_sync,
 )
 from ._mocks import sync_route
-from ._retry import AttemptDriver
+from ._request import HTTPRequest
 from ._streaming import (
-    ChatStreamState,
-    CompletionStreamState,
     Stream,
     StreamProcessor,
     _Holder,
-    split_error,
 )
-from ._transport import HTTPRequest, SyncResponse, SyncTransport
+from ._transport import SyncResponse, SyncTransport, check_transport
 from ._wire import (
     as_list,
     build_request,
@@ -42,7 +39,6 @@ from ._wire import (
     parse_model,
     parse_text,
     stream_content_type_error,
-    with_token,
 )
 from .chat import (
     ChatRequest,
@@ -84,6 +80,7 @@ __all__ = ["Client"]
 _TRANSPORT_LOCK = threading.Lock()
 
 R = TypeVar("R")
+ItemT = TypeVar("ItemT")
 ChatStreamItem = ChatStreamChunk | ReasoningChunk | ToolCall | FinishReason | Usage
 
 
@@ -190,46 +187,45 @@ class Client(BaseClient):
         return transport
 
     def _send(self, request: HTTPRequest, attempt: int = 0) -> tuple[SyncResponse, int]:
-        """One request with retries and redirects; returns a response with status < 300.
+        """One request with retries and redirects; a response with status < 300."""
+        driver: AttemptDriver[SyncResponse] = AttemptDriver(request, self._config.retry, attempt)
+        return self._drive(driver), driver.attempt
 
-        A token callable is asked before the request, and once more after a 401 (then the
-        request is sent once more); event hooks are called around each attempt.
+    def _drive(self, driver: AttemptDriver[SyncResponse]) -> SyncResponse:
+        """Do what the attempt machine says (send, read, sleep) until it is done or raises.
+
+        A token callable is asked first (and once more when the machine asks for a refresh
+        after a 401); event hooks are called around each attempt.
         """
         config = self._config
-        timeout = config.timeout
-        transport = self._transport()
+        transport, timeout = self._transport(), config.timeout
         provider, hooks = config.token_provider, config.hooks
         if provider is not None:
-            with_token(request, ask_token_sync(provider))
-        driver = AttemptDriver(request, config.retry, attempt)
-        refresh = provider is not None
+            driver.authorize(ask_token_sync(provider))
+        step: Step[SyncResponse] = driver.start()
         while True:
-            _tracing.on_attempt(driver.request.headers, driver.attempt)
-            if hooks is not None:
-                event = run_request_hooks_sync(hooks, driver.request, driver.attempt)
-            try:
-                response = transport.send(driver.request, timeout)
-            except APIConnectionError as err:
-                time.sleep(driver.delay_after_error(err))
-                continue
-            if hooks is not None:
-                run_response_hooks_sync(hooks, response, event)
-            try:
-                verdict = driver.verdict(response.status, response.headers)
-            except BaseException:
-                response.close()  # a redirect we do not follow
-                raise
-            if verdict == "ok":
-                return response, driver.attempt
-            if verdict == "redirect":
-                response.close()
-                continue
-            body = response.read()
-            if refresh and needs_token_refresh(driver.request, response.status):
-                refresh = False  # one fresh token per request, then the 401 is raised
-                with_token(driver.request, ask_token_sync(provider))
-                continue
-            time.sleep(driver.delay_after_status(response.status, response.headers, body))
+            if isinstance(step, Send):
+                if hooks is not None:
+                    event = run_request_hooks_sync(hooks, step.request, driver.attempt)
+                try:
+                    response = transport.send(step.request, timeout)
+                except APIConnectionError as err:
+                    step = driver.failed(err)
+                else:
+                    if hooks is not None:
+                        run_response_hooks_sync(hooks, response, event)
+                    step = driver.received(response)
+            elif isinstance(step, Read):
+                step = driver.read(step.response, step.response.read())
+            elif isinstance(step, Sleep):
+                time.sleep(step.seconds)
+                step = driver.start()
+            elif isinstance(step, Refresh):
+                step = driver.refreshed(ask_token_sync(provider))
+            elif isinstance(step, Done):
+                return step.response
+            else:
+                raise step.error
 
     def _call(self, endpoint: ep.Endpoint[R], request: Any, model: str | None) -> R:
         http = build_request(
@@ -262,43 +258,53 @@ class Client(BaseClient):
         response, _ = self._send(http)
         return parse_text(response.status, response.read())
 
-    def _stream(self, http: HTTPRequest, make_state: Any, model: str | None = None) -> Stream[Any]:
+    def _stream(
+        self, endpoint: ep.StreamingEndpoint[R, ItemT], request: Any, model: str
+    ) -> Stream[ItemT, R]:
+        http = build_request(
+            self._config,
+            self._headers,
+            endpoint.path,
+            request,
+            model,
+            stream=True,
+            request_type=endpoint.request_type,
+        )
         max_event_size = self._config.max_event_size
-        driver = AttemptDriver(http, self._config.retry)
 
-        def run(holder: _Holder) -> Iterator[list[Any]]:
+        def run(holder: _Holder[ItemT, R]) -> Generator[list[ItemT], None, None]:
+            driver: AttemptDriver[SyncResponse] = AttemptDriver(http, self._config.retry)
             while True:
                 try:
-                    response, driver.attempt = self._send(http, driver.attempt)
+                    response = holder.response = self._drive(driver)
                 except APIStatusError as status_error:
                     self._note_capabilities(status_error, model)
                     raise
-                holder.response = response
-                state = holder.state = make_state()
+                state = holder.state = endpoint.accumulator(request)
                 processor = StreamProcessor(state, max_event_size)
                 try:
                     if not is_event_stream(response.headers):
                         body = response.read()
                         raise stream_content_type_error(response.status, response.headers, body)
                     for data in response.iter_chunks():
-                        batch, error = split_error(processor.feed(data))
-                        if batch:
-                            yield batch
-                        if error is not None:
-                            raise error
-                    batch, error = split_error(processor.finish())
-                    if batch:
-                        yield batch
-                    if error is not None:
-                        raise error
+                        batch = processor.feed(data)
+                        if batch.items:
+                            yield batch.items
+                        if batch.error is not None:
+                            raise batch.error
+                    batch = processor.finish()
+                    if batch.items:
+                        yield batch.items
+                    if batch.error is not None:
+                        raise batch.error
                     return
                 except (StreamEventError, IncompleteStreamError) as err:
-                    if state.started:
-                        raise
-                    delay = driver.delay_after_stream_error(err)
+                    step = driver.stream_failed(err, state.started)
                 finally:
                     response.close()
-                time.sleep(delay)
+                if isinstance(step, Raise):
+                    raise step.error
+                time.sleep(step.seconds)
 
         return Stream(run)
 
@@ -372,24 +378,16 @@ class Client(BaseClient):
         """Send a chat request; the answer with usage, id and model."""
         return self._call(ep.CHAT, request, model)
 
-    def chat_with_streaming(self, request: ChatRequest, model: str) -> Stream[ChatStreamItem]:
+    def chat_with_streaming(
+        self, request: ChatRequest, model: str
+    ) -> Stream[ChatStreamItem, ChatResponse]:
         """Stream a chat answer: ``ChatStreamChunk``, ``ReasoningChunk``, ``ToolCall``,
         ``FinishReason``, ``Usage``.
 
         Use as ``for item in client.chat_with_streaming(request, model)``; the stream also
         has ``text_stream`` and ``get_final_response()``.
         """
-        http = build_request(
-            self._config,
-            self._headers,
-            ep.CHAT.path,
-            request,
-            model,
-            stream=True,
-            request_type=ChatRequest,
-        )
-        include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        return self._stream(http, lambda: ChatStreamState(include_usage), model)
+        return self._stream(ep.CHAT, request, model)
 
     def run_tools(
         self, request: ChatRequest, model: str, *, max_iterations: int = 8
@@ -437,18 +435,9 @@ class Client(BaseClient):
 
     def complete_with_streaming(
         self, request: CompletionRequest, model: str
-    ) -> Stream[CompletionResponseStreamItem]:
+    ) -> Stream[CompletionResponseStreamItem, CompletionResponse]:
         """Stream a completion: ``StreamChunk``, ``StreamSummary``, ``CompletionSummary``."""
-        http = build_request(
-            self._config,
-            self._headers,
-            ep.COMPLETE.path,
-            request,
-            model,
-            stream=True,
-            request_type=CompletionRequest,
-        )
-        return self._stream(http, CompletionStreamState)
+        return self._stream(ep.COMPLETE, request, model)
 
     def tokenize(self, request: TokenizationRequest, model: str) -> TokenizationResponse:
         """Tokenize a text."""

@@ -20,7 +20,7 @@ from ._exceptions import (
     IncompleteStreamError,
     MissingDependencyError,
 )
-from ._transport import HTTPRequest
+from ._request import HTTPRequest
 
 __all__ = [
     "AiohttpTransport",

@@ -21,14 +21,18 @@ from urllib.parse import urlsplit
 
 from ._exceptions import AlephAlphaError, InvalidArgumentError, InvalidArgumentTypeError
 from ._hooks import check_event_hooks, check_headers, is_async_callable
+from ._request import redact_headers
 from ._retry import RetryPolicy
+from ._sse import DEFAULT_MAX_EVENT_SIZE
 
 __all__ = [
     "DEFAULT_HOST",
+    "DEFAULT_MAX_EVENT_SIZE",
     "DEFAULT_REQUEST_TIMEOUT",
     "ClientConfig",
     "Timeout",
     "make_config",
+    "redact_headers",
 ]
 
 #: The host used when neither ``host`` nor ``ALEPH_ALPHA_BASE_URL`` is given.
@@ -37,8 +41,6 @@ DEFAULT_HOST = "https://api.aleph-alpha.com"
 DEFAULT_REQUEST_TIMEOUT = 305
 #: Seconds to open a connection.
 DEFAULT_CONNECT_TIMEOUT = 10.0
-#: The largest SSE event a stream accepts.
-DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
 
 logger = logging.getLogger("aleph_alpha_client")
 
@@ -262,11 +264,3 @@ def setup_logging_from_env() -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(level)
-
-
-def redact_headers(headers: dict[str, str]) -> dict[str, str]:
-    """Headers fit for a log line: Authorization shown as ``Bearer ***``."""
-    return {
-        key: ("Bearer ***" if key.lower() == "authorization" else value)
-        for key, value in headers.items()
-    }

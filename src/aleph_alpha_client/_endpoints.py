@@ -1,7 +1,8 @@
-"""One row per API operation: path, request type, response parser. Pure.
+"""One row per API operation: path, request type, response parser, stream accumulator. Pure.
 
 The client methods are one or two lines each: they hand a row and the request to their
-shell's ``_call`` / ``_stream``. Batching for ``batch_semantic_embed`` (splitting and merging)
+shell's ``_call`` / ``_stream``. A new endpoint is a row here and a one-line method on each
+client; a streaming one also names its accumulator (a ``_streaming.StreamState``). Batching for ``batch_semantic_embed`` (splitting and merging)
 lives here too, so both clients split and merge the same way.
 """
 
@@ -12,8 +13,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from ._exceptions import InvalidArgumentError, InvalidArgumentTypeError
+from ._streaming import ChatItem, StreamState, chat_stream_state, completion_stream_state
 from .chat import ChatRequest, ChatResponse
-from .completion import CompletionRequest, CompletionResponse
+from .completion import CompletionRequest, CompletionResponse, CompletionResponseStreamItem
 from .detokenization import DetokenizationRequest, DetokenizationResponse
 from .embedding import (
     BatchSemanticEmbeddingRequest,
@@ -34,9 +36,10 @@ from .steering import SteeringConceptCreationRequest, SteeringConceptCreationRes
 from .tokenization import TokenizationRequest, TokenizationResponse
 from .translation import TranslationRequest, TranslationResponse
 
-__all__ = ["Endpoint", "merge_batches", "split_batches"]
+__all__ = ["Endpoint", "StreamingEndpoint", "merge_batches", "split_batches"]
 
 R = TypeVar("R")
+ItemT = TypeVar("ItemT")
 
 
 @dataclass(frozen=True)
@@ -48,9 +51,19 @@ class Endpoint(Generic[R]):
     parse: Callable[[Any], R]
 
 
-CHAT: Endpoint[ChatResponse] = Endpoint("chat/completions", ChatRequest, ChatResponse.from_json)
-COMPLETE: Endpoint[CompletionResponse] = Endpoint(
-    "complete", CompletionRequest, CompletionResponse.from_json
+@dataclass(frozen=True)
+class StreamingEndpoint(Endpoint[R], Generic[R, ItemT]):
+    """An operation that can also stream: ``accumulator(request)`` is the fresh state of one
+    stream attempt; it yields ``ItemT`` items and builds the same ``R`` the plain call returns."""
+
+    accumulator: Callable[[Any], StreamState[ItemT, R]]
+
+
+CHAT: StreamingEndpoint[ChatResponse, ChatItem] = StreamingEndpoint(
+    "chat/completions", ChatRequest, ChatResponse.from_json, chat_stream_state
+)
+COMPLETE: StreamingEndpoint[CompletionResponse, CompletionResponseStreamItem] = StreamingEndpoint(
+    "complete", CompletionRequest, CompletionResponse.from_json, completion_stream_state
 )
 TOKENIZE: Endpoint[TokenizationResponse] = Endpoint(
     "tokenize", TokenizationRequest, TokenizationResponse.from_json

@@ -22,7 +22,7 @@ from ._exceptions import (
 from ._http11 import IncompleteBodyError, ProtocolError, serialize_request
 
 if TYPE_CHECKING:
-    from ._transport import HTTPRequest
+    from ._request import HTTPRequest
 
 __all__ = [
     "CA_BUNDLE_VARIABLES",

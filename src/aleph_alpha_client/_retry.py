@@ -19,12 +19,10 @@ is the number of seconds to wait before the next attempt.
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from ._exceptions import (
     APIConnectionError,
@@ -33,9 +31,7 @@ from ._exceptions import (
     StreamEventError,
 )
 
-__all__ = ["RETRY_STATUS_CODES", "AttemptDriver", "RetryPolicy", "parse_retry_after"]
-
-logger = logging.getLogger("aleph_alpha_client")
+__all__ = ["RETRY_STATUS_CODES", "RetryPolicy", "parse_retry_after"]
 
 #: Statuses a request is retried on.
 RETRY_STATUS_CODES = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -151,104 +147,3 @@ class RetryPolicy:
         if any(word in text for word in _RETRYABLE_STREAM_WORDS):
             return self._backoff(attempt)
         return None
-
-
-class AttemptDriver:
-    """The decisions of one logical request across its attempts; the shells only send/sleep.
-
-    Both clients run the same loop::
-
-        driver = AttemptDriver(request, policy, attempt)
-        while True:
-            try:
-                response = send(driver.request)
-            except APIConnectionError as err:
-                sleep(driver.delay_after_error(err))        # raises err when not retried
-                continue
-            verdict = driver.verdict(response.status, response.headers)
-            if verdict == "ok": return response
-            if verdict == "redirect": response.close(); continue
-            sleep(driver.delay_after_status(response.status, response.headers, body))
-    """
-
-    __slots__ = ("_redirects", "attempt", "policy", "request")
-
-    def __init__(self, request: Any, policy: RetryPolicy, attempt: int = 0) -> None:
-        self.request = request
-        self.policy = policy
-        self.attempt = attempt
-        self._redirects = 0
-
-    def delay_after_error(self, error: APIConnectionError) -> float:
-        """Seconds to wait before the next attempt; re-raises ``error`` when there is none."""
-        delay = self.policy.delay_for_exception(self.attempt, error)
-        if delay is None:
-            raise error
-        logger.info(
-            "%s %s failed (%s); retry %d in %.2fs",
-            self.request.method,
-            self.request.url,
-            error,
-            self.attempt + 1,
-            delay,
-        )
-        self.attempt += 1
-        return delay
-
-    def verdict(self, status: int, headers: Mapping[str, str]) -> str:
-        """``"ok"`` (status < 300), ``"redirect"`` (request updated) or ``"error"``."""
-        if logger.isEnabledFor(logging.DEBUG):
-            from ._config import redact_headers
-
-            logger.debug(
-                "%s %s -> %d (attempt %d; request headers %s)",
-                self.request.method,
-                self.request.url,
-                status,
-                self.attempt + 1,
-                redact_headers(self.request.headers),
-            )
-        if status < 300:
-            return "ok"
-        if status >= 400:
-            return "error"
-        from ._wire import MAX_REDIRECTS, redirect, redirect_error
-
-        follow = redirect(self.request, status, headers)
-        if follow is None or self._redirects >= MAX_REDIRECTS:
-            raise redirect_error(status, headers, self.request.url)
-        self.request = follow
-        self._redirects += 1
-        return "redirect"
-
-    def delay_after_status(self, status: int, headers: Mapping[str, str], body: bytes) -> float:
-        """Seconds to wait before retrying an error status; raises its typed error otherwise."""
-        delay = self.policy.delay_for_status(self.attempt, status, headers)
-        if delay is None:
-            from ._wire import error_for_status
-
-            raise error_for_status(status, headers, body, self.request.url)
-        logger.info(
-            "%s %s -> %d; retry %d in %.2fs",
-            self.request.method,
-            self.request.url,
-            status,
-            self.attempt + 1,
-            delay,
-        )
-        self.attempt += 1
-        return delay
-
-    def delay_after_stream_error(self, error: StreamEventError | IncompleteStreamError) -> float:
-        """Seconds to wait before re-sending a stream that failed before its first token."""
-        delay = self.policy.delay_for_stream_error(self.attempt, error)
-        if delay is None:
-            raise error
-        logger.info(
-            "stream error before the first token (%s); retry %d in %.2fs",
-            error,
-            self.attempt + 1,
-            delay,
-        )
-        self.attempt += 1
-        return delay

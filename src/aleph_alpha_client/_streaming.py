@@ -13,8 +13,8 @@ retried without the caller seeing anything twice.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import Any, Generic, TypeVar, Union
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping
+from typing import Any, Generic, Protocol, TypeVar, Union
 
 from ._exceptions import (
     AlephAlphaError,
@@ -28,6 +28,7 @@ from ._json import loads
 from ._sse import SSEDecoder
 from .chat import (
     ChatChoice,
+    ChatRequest,
     ChatResponse,
     ChatStreamChunk,
     FinishReason,
@@ -41,17 +42,58 @@ from .chat import (
     _reasoning_of,
     logprobs_from_json,
 )
+from .completion import (
+    CompletionRequest,
+    CompletionResponse,
+    CompletionResponseStreamItem,
+    CompletionResult,
+    CompletionSummary,
+    stream_item_from_json,
+)
 
 __all__ = [
     "AsyncStream",
+    "Batch",
+    "ChatItem",
     "ChatStreamState",
     "CompletionStreamState",
     "Stream",
     "StreamProcessor",
+    "StreamState",
+    "chat_stream_state",
+    "completion_stream_state",
 ]
 
-T = TypeVar("T")
+ItemT = TypeVar("ItemT")
+FinalT = TypeVar("FinalT")
+FinalT_co = TypeVar("FinalT_co", covariant=True)
+#: One item of a chat stream.
 ChatItem = Union[ChatStreamChunk, ReasoningChunk, ToolCall, FinishReason, Usage]
+
+
+class StreamState(Protocol[ItemT, FinalT_co]):
+    """The accumulator of one stream: decoded chunks in, items out, the final answer built.
+
+    A new kind of stream (or a new item, such as reasoning) is a state with these members; the
+    pipeline (:class:`StreamProcessor`), the attempt machine and the stream objects stay as
+    they are. ``started`` turns true with the first item handed out: a stream that fails
+    before it is sent again.
+    """
+
+    started: bool
+    done_seen: bool
+
+    def feed(self, chunk: Any) -> list[ItemT]:
+        """The items of one decoded chunk; an error object raises StreamEventError."""
+
+    def done(self) -> list[ItemT]:
+        """``[DONE]`` arrived: the items still held back."""
+
+    def check_complete(self) -> None:
+        """At the end of the body: raise IncompleteStreamError unless the stream ended."""
+
+    def final_response(self) -> FinalT_co:
+        """The answer accumulated so far."""
 
 
 def _error_event(chunk: Mapping[str, Any]) -> StreamEventError:
@@ -440,24 +482,20 @@ class CompletionStreamState:
     """Accumulates a completion stream (no ``[DONE]``: it ends with a completion summary)."""
 
     def __init__(self) -> None:
-        from .completion import stream_item_from_json
-
-        self._parse = stream_item_from_json
         self.started = False
-        self.items: list[Any] = []
-        self.summary: Any = None
+        self.summary: CompletionSummary | None = None
         self.done_seen = False
         self._texts: dict[int, list[str]] = {}
         self._finish: dict[int, Any] = {}
         self._model_version: str | None = None
 
-    def feed(self, chunk: Any) -> list[Any]:
+    def feed(self, chunk: Any) -> list[CompletionResponseStreamItem]:
         """The item of one decoded chunk. An error object raises StreamEventError."""
         if not isinstance(chunk, Mapping):
             raise APIResponseValidationError(f"stream chunk is not a JSON object: {chunk!r:.200}")
         if "error" in chunk and "type" not in chunk:
             raise _error_event(chunk)
-        item = self._parse(chunk)
+        item = stream_item_from_json(chunk)
         kind = chunk.get("type")
         if kind in ("stream_chunk", "stream_summary"):
             index = chunk.get("index", 0)
@@ -469,12 +507,12 @@ class CompletionStreamState:
         elif kind == "stream_summary":
             self._finish[chunk.get("index", 0)] = chunk.get("finish_reason")
             self._model_version = chunk.get("model_version")
-        elif kind == "completion_summary":
+        elif isinstance(item, CompletionSummary):
             self.summary = item
         self.started = True
         return [item]
 
-    def done(self) -> list[Any]:
+    def done(self) -> list[CompletionResponseStreamItem]:
         """``[DONE]`` (not sent by the API for completions, but accepted)."""
         self.done_seen = True
         return []
@@ -488,10 +526,8 @@ class CompletionStreamState:
                 partial=self.final_response(),
             )
 
-    def final_response(self) -> Any:
+    def final_response(self) -> CompletionResponse:
         """The CompletionResponse accumulated so far."""
-        from .completion import CompletionResponse, CompletionResult
-
         indices = sorted(set(self._texts) | set(self._finish))
         summary = self.summary
         return CompletionResponse(
@@ -509,29 +545,53 @@ class CompletionStreamState:
         )
 
 
-class StreamProcessor:
+class Batch(Generic[ItemT]):
+    """What one piece of the body gave: ``items`` to hand out, then ``error`` to raise (if any).
+
+    An error event after some items in the same read keeps those items: the stream hands
+    them out first. Iterating a batch yields its items and then raises its error.
+    """
+
+    __slots__ = ("error", "items")
+
+    def __init__(self, items: list[ItemT], error: AlephAlphaError | None = None) -> None:
+        self.items = items
+        self.error = error
+
+    def __iter__(self) -> Iterator[ItemT]:
+        yield from self.items
+        if self.error is not None:
+            raise self.error
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __repr__(self) -> str:
+        return f"Batch({self.items!r}, error={self.error!r})"
+
+
+class StreamProcessor(Generic[ItemT, FinalT]):
     """Bytes in, stream items out: SSE decoding plus a state. Pure and incremental."""
 
     __slots__ = ("_decoder", "state")
 
-    def __init__(self, state: Any, max_event_size: int) -> None:
+    def __init__(self, state: StreamState[ItemT, FinalT], max_event_size: int) -> None:
         self.state = state
         self._decoder = SSEDecoder(max_event_size=max_event_size)
 
-    def feed(self, data: bytes) -> list[Any]:
-        """Items from one piece of the body.
+    def feed(self, data: bytes) -> Batch[ItemT]:
+        """The items of one piece of the body, and the error that followed them (if any).
 
-        When an event in the piece is an error, the items of the events before it are still
-        returned: iterating the list yields them and then raises the error.
+        An error with no item before it in this piece is raised at once.
         """
         events = self._decoder.feed(data)
         if not events:
-            return []
+            return Batch([])
         return self._handle(events)
 
-    def _handle(self, events: list[Any]) -> list[Any]:
+    def _handle(self, events: list[Any]) -> Batch[ItemT]:
         # The hot loop of every stream: one pass per event, no call beyond JSON and the state.
-        out: list[Any] = []
+        out: list[ItemT] = []
         state = self.state
         fast_loads = _fast_loads
         for event in events:
@@ -555,7 +615,7 @@ class StreamProcessor:
             except AlephAlphaError as err:
                 if not out:
                     raise
-                return _ItemsThenError(out, err)
+                return Batch(out, err)
             except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
                 shape_error = APIResponseValidationError(
                     f"a stream event does not have the expected shape "
@@ -563,18 +623,18 @@ class StreamProcessor:
                 )
                 if not out:
                     raise shape_error from None
-                return _ItemsThenError(out, shape_error)
+                return Batch(out, shape_error)
             if len(items) == 1:
                 out.append(items[0])
             else:
                 out.extend(items)
-        return out
+        return Batch(out)
 
-    def finish(self) -> list[Any]:
+    def finish(self) -> Batch[ItemT]:
         """The end of the body: the last items, or IncompleteStreamError."""
-        out = self._handle(self._decoder.flush())
-        if isinstance(out, _ItemsThenError):
-            return out
+        batch = self._handle(self._decoder.flush())
+        if batch.error is not None:
+            return batch
         try:
             if self._decoder.truncated and not self.state.done_seen:
                 raise IncompleteStreamError(
@@ -583,49 +643,37 @@ class StreamProcessor:
                 )
             self.state.check_complete()
         except AlephAlphaError as err:
-            if not out:
+            if not batch.items:
                 raise
-            return _ItemsThenError(out, err)
-        return out
+            batch.error = err
+        return batch
 
 
-class _ItemsThenError(list):  # type: ignore[type-arg]
-    """Items that came before an error: iterating yields them, then raises the error."""
+class _Response(Protocol):
+    """What a stream object needs of its response."""
 
-    __slots__ = ("error",)
+    @property
+    def headers(self) -> Mapping[str, str]: ...
 
-    def __init__(self, items: list[Any], error: BaseException) -> None:
-        super().__init__(items)
-        self.error = error
-
-    def __iter__(self) -> Iterator[Any]:
-        yield from list.__iter__(self)
-        raise self.error
+    def close(self) -> None: ...
 
 
-def split_error(items: list[Any]) -> tuple[list[Any], BaseException | None]:
-    """The items to hand over, and the error to raise after them (if any)."""
-    if type(items) is _ItemsThenError:
-        return list.copy(items), items.error
-    return items, None
-
-
-class _Holder:
+class _Holder(Generic[ItemT, FinalT]):
     """What a running stream shares with its stream object: state and current response."""
 
     __slots__ = ("response", "state")
 
     def __init__(self) -> None:
-        self.state: Any = None
-        self.response: Any = None
+        self.state: StreamState[ItemT, FinalT] | None = None
+        self.response: _Response | None = None
 
 
-class _StreamInfo:
+class _StreamInfo(Generic[ItemT, FinalT]):
     """What both stream objects tell about their response."""
 
-    _holder: _Holder
+    _holder: _Holder[ItemT, FinalT]
 
-    def _final(self) -> Any:
+    def _final(self) -> FinalT:
         state = self._holder.state
         if state is None:
             raise StreamError("the stream was closed before anything was read")
@@ -645,25 +693,28 @@ class _StreamInfo:
         return headers.get("x-request-id") or headers.get("request-id")
 
 
-class Stream(_StreamInfo, Generic[T]):
-    """A streamed answer of the sync client: iterate it for items.
+class Stream(_StreamInfo[ItemT, FinalT]):
+    """A streamed answer of the sync client: iterate it for ``ItemT`` items; the accumulated
+    ``FinalT`` (a ``ChatResponse``, a ``CompletionResponse``) from :meth:`get_final_response`.
 
     The connection is released when the stream is exhausted, on ``break`` (when the stream
     is dropped), on error, on :meth:`close` and when a ``with`` block ends.
     """
 
-    def __init__(self, make: Callable[[_Holder], Iterator[list[T]]]) -> None:
+    def __init__(
+        self, make: Callable[[_Holder[ItemT, FinalT]], Generator[list[ItemT], None, None]]
+    ) -> None:
         self._holder = _Holder()
         # The generator yields batches (all items of one read); they are handed out one by one.
-        self._gen: Iterator[list[T]] = make(self._holder)
-        self._batch: list[T] = []
+        self._gen = make(self._holder)
+        self._batch: list[ItemT] = []
         self._next = 0
         self._closed = False
 
-    def __iter__(self) -> Stream[T]:
+    def __iter__(self) -> Stream[ItemT, FinalT]:
         return self
 
-    def __next__(self) -> T:
+    def __next__(self) -> ItemT:
         index = self._next
         batch = self._batch
         if index < len(batch):
@@ -674,7 +725,7 @@ class Stream(_StreamInfo, Generic[T]):
         self._next = 1
         return batch[0]
 
-    def __enter__(self) -> Stream[T]:
+    def __enter__(self) -> Stream[ItemT, FinalT]:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -685,7 +736,7 @@ class Stream(_StreamInfo, Generic[T]):
         if not self._closed:
             self._closed = True
             self._batch = []
-            self._gen.close()  # type: ignore[attr-defined]
+            self._gen.close()
 
     def __del__(self) -> None:
         try:
@@ -704,7 +755,7 @@ class Stream(_StreamInfo, Generic[T]):
             if text:
                 yield text
 
-    def get_final_response(self) -> Any:
+    def get_final_response(self) -> FinalT:
         """Read the rest of the stream; the accumulated ChatResponse / CompletionResponse."""
         for _ in self:
             pass
@@ -716,26 +767,29 @@ class Stream(_StreamInfo, Generic[T]):
             pass
 
 
-class AsyncStream(_StreamInfo, Generic[T]):
-    """A streamed answer of the async client: ``async for item in stream`` (no ``await``).
+class AsyncStream(_StreamInfo[ItemT, FinalT]):
+    """A streamed answer of the async client: ``async for item in stream`` (no ``await``);
+    ``await get_final_response()`` for the accumulated ``FinalT``.
 
     The connection is released on exhaustion, error, :meth:`aclose` / :meth:`close`,
     ``async with`` exit and task cancellation; a stream dropped after ``break`` closes its
     connection at once and finishes its generator on the event loop.
     """
 
-    def __init__(self, make: Callable[[_Holder], AsyncIterator[list[T]]]) -> None:
+    def __init__(
+        self, make: Callable[[_Holder[ItemT, FinalT]], AsyncGenerator[list[ItemT], None]]
+    ) -> None:
         self._holder = _Holder()
         # The generator yields batches (all items of one read); they are handed out one by one.
-        self._gen: AsyncIterator[list[T]] = make(self._holder)
-        self._batch: list[T] = []
+        self._gen = make(self._holder)
+        self._batch: list[ItemT] = []
         self._next = 0
         self._closed = False
 
-    def __aiter__(self) -> AsyncStream[T]:
+    def __aiter__(self) -> AsyncStream[ItemT, FinalT]:
         return self
 
-    async def __anext__(self) -> T:
+    async def __anext__(self) -> ItemT:
         index = self._next
         batch = self._batch
         if index < len(batch):
@@ -746,7 +800,7 @@ class AsyncStream(_StreamInfo, Generic[T]):
         self._next = 1
         return batch[0]
 
-    async def __aenter__(self) -> AsyncStream[T]:
+    async def __aenter__(self) -> AsyncStream[ItemT, FinalT]:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -757,7 +811,7 @@ class AsyncStream(_StreamInfo, Generic[T]):
         if not self._closed:
             self._closed = True
             self._batch = []
-            await self._gen.aclose()  # type: ignore[attr-defined]
+            await self._gen.aclose()
 
     async def close(self) -> None:
         """Same as :meth:`aclose`."""
@@ -776,7 +830,7 @@ class AsyncStream(_StreamInfo, Generic[T]):
         """Only the text deltas (use ``async for text in stream.text_stream``)."""
         return _async_text_stream(self)
 
-    async def get_final_response(self) -> Any:
+    async def get_final_response(self) -> FinalT:
         """Read the rest of the stream; the accumulated ChatResponse / CompletionResponse."""
         async for _ in self:
             pass
@@ -788,16 +842,26 @@ class AsyncStream(_StreamInfo, Generic[T]):
             pass
 
 
-async def _async_text_stream(stream: AsyncStream[Any]) -> AsyncIterator[str]:
+async def _async_text_stream(stream: AsyncStream[Any, Any]) -> AsyncIterator[str]:
     async for item in stream:
         text = _text_of(item)
         if text:
             yield text
 
 
-def _text_of(item: Any) -> str:
+def _text_of(item: object) -> str:
     # The answer's text only: no reasoning, and with n > 1 only the first choice.
     if isinstance(item, ChatStreamChunk):
         return item.content if not item.index else ""
     completion = getattr(item, "completion", None)
     return completion if isinstance(completion, str) else ""
+
+
+def chat_stream_state(request: ChatRequest) -> ChatStreamState:
+    """A fresh accumulator for a chat stream of ``request`` (it waits for usage if asked)."""
+    return ChatStreamState(bool(request.stream_options and request.stream_options.include_usage))
+
+
+def completion_stream_state(request: CompletionRequest) -> CompletionStreamState:
+    """A fresh accumulator for a completion stream."""
+    return CompletionStreamState()

@@ -35,7 +35,7 @@ from ._net import (
 
 if TYPE_CHECKING:
     from ._config import Timeout
-    from ._transport import HTTPRequest
+    from ._request import HTTPRequest
 
 __all__ = ["SyncHTTP", "SyncHTTPResponse", "Target", "parse_proxy", "split_url"]
 

@@ -12,52 +12,27 @@ the core do that.
 from __future__ import annotations
 
 import asyncio
+import inspect
+import sys
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
 
 from ._config import Timeout
+from ._exceptions import InvalidArgumentError, InvalidArgumentTypeError
+from ._request import HTTPRequest, proxy_for
 
 if TYPE_CHECKING:
     from ._async_http import AsyncHTTP
     from ._sync_http import SyncHTTP
 
-__all__ = ["AsyncResponse", "AsyncTransport", "HTTPRequest", "SyncResponse", "SyncTransport"]
-
-
-@dataclass
-class HTTPRequest:
-    """A request, fully built by the core: the transports send it as it is."""
-
-    method: str
-    url: str
-    headers: dict[str, str]
-    body: bytes | None = None
-    stream: bool = False
-
-    def __repr__(self) -> str:
-        from ._config import redact_headers
-
-        size = "None" if self.body is None else f"<{len(self.body)} bytes>"
-        return (
-            f"HTTPRequest(method={self.method!r}, url={self.url!r}, "
-            f"headers={redact_headers(self.headers)!r}, body={size}, stream={self.stream!r})"
-        )
-
-
-def _proxy_for(url: str) -> str | None:
-    """The proxy the environment (HTTP(S)_PROXY, NO_PROXY) asks for, if any."""
-    import urllib.request
-
-    parts = urlsplit(url)
-    proxies = urllib.request.getproxies_environment()
-    proxy = proxies.get(parts.scheme)
-    if not proxy:
-        return None
-    if urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):  # type: ignore[attr-defined]
-        return None
-    return proxy
+__all__ = [
+    "AsyncResponse",
+    "AsyncTransport",
+    "HTTPRequest",
+    "SyncResponse",
+    "SyncTransport",
+    "check_transport",
+]
 
 
 class SyncResponse(Protocol):
@@ -99,7 +74,7 @@ class SyncTransport:
         from ._sync_http import SyncHTTP
 
         self._http: SyncHTTP = SyncHTTP(
-            pool_size=pool_size, verify_ssl=verify_ssl, proxy=_proxy_for(host)
+            pool_size=pool_size, verify_ssl=verify_ssl, proxy=proxy_for(host)
         )
         self.send = self._http.send  # type: ignore[method-assign]
 
@@ -129,7 +104,7 @@ class AsyncTransport:
         self._options: dict[str, Any] = {
             "limit": limit,
             "verify_ssl": verify_ssl,
-            "proxy": _proxy_for(host),
+            "proxy": proxy_for(host),
         }
         self._pools: dict[asyncio.AbstractEventLoop, AsyncHTTP] = {}
         self._lock = threading.Lock()
@@ -176,3 +151,34 @@ class AsyncTransport:
                 loop.call_soon_threadsafe(pool.retire)
             except RuntimeError:  # that loop closed meanwhile
                 pool.drop_all()
+
+
+def check_transport(transport: Any, http_client: Any, *, sync: bool) -> Any:
+    """The user's transport: ``transport=`` as given, ``http_client=`` (httpx) wrapped in one."""
+    if transport is not None and http_client is not None:
+        raise InvalidArgumentError("transport, http_client: pass one of them, not both")
+    if http_client is not None:
+        from ._compat_transport import AsyncHttpxTransport, HttpxTransport
+
+        httpx = sys.modules.get("httpx")
+        expected = None if httpx is None else (httpx.Client if sync else httpx.AsyncClient)
+        if expected is None or not isinstance(http_client, expected):
+            name = "httpx.Client" if sync else "httpx.AsyncClient"
+            raise InvalidArgumentTypeError(
+                f"http_client: expected an {name}, got {type(http_client).__name__}"
+            )
+        return HttpxTransport(http_client) if sync else AsyncHttpxTransport(http_client)
+    if transport is None:
+        return None
+    send = getattr(transport, "send", None)
+    if not callable(send) or not callable(getattr(transport, "close", None)):
+        raise InvalidArgumentTypeError(
+            f"transport: expected an object with send(request, timeout) and close(), "
+            f"got {type(transport).__name__}"
+        )
+    if inspect.iscoroutinefunction(send) == sync:
+        kind = "a sync send()" if sync else "an async send()"
+        raise InvalidArgumentTypeError(
+            f"transport: {'Client' if sync else 'AsyncClient'} needs a transport with {kind}"
+        )
+    return transport

@@ -19,10 +19,12 @@ from ._exceptions import (
     APIResponseValidationError,
     InvalidArgumentError,
     InvalidArgumentTypeError,
+    StreamEventError,
     status_error,
 )
 from ._json import loads
-from ._transport import HTTPRequest
+from ._multipart import encode_multipart
+from ._request import HTTPRequest
 from .version import user_agent_headers
 
 __all__ = [
@@ -149,8 +151,6 @@ def build_multipart_post(
     config: ClientConfig, headers: Mapping[str, str], path: str, parts: Any
 ) -> HTTPRequest:
     """A POST of a ``multipart/form-data`` body (``parts``: a list of ``FormPart``)."""
-    from ._multipart import encode_multipart
-
     body, content_type = encode_multipart(parts)
     all_headers = dict(headers)
     all_headers["Content-Type"] = content_type
@@ -286,8 +286,6 @@ def stream_content_type_error(status: int, headers: Mapping[str, str], body: byt
     An API error object in it becomes a StreamEventError; anything else an
     APIResponseValidationError naming the content type and showing the body's start.
     """
-    from ._exceptions import StreamEventError
-
     data = _maybe_json(body)
     if isinstance(data, Mapping) and "error" in data:
         err = data["error"]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from typing import Any, Generic, Optional, TypeVar
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, Generic, Optional, Protocol, TypeVar
 
 from ._exceptions import MissingDependencyError, StructuredOutputError
 from ._partial_json import parse_partial
@@ -12,6 +12,25 @@ from ._partial_json import parse_partial
 __all__ = ["AsyncStructuredStream", "StructuredStream", "parse_partial", "parse_structured"]
 
 _T = TypeVar("_T")
+
+if TYPE_CHECKING:
+    from .chat import ChatResponse
+
+
+class _ChatStream(Protocol):
+    """A chat stream of the sync client: items, then the accumulated answer."""
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def get_final_response(self) -> ChatResponse: ...
+
+
+class _AsyncChatStream(Protocol):
+    """A chat stream of the async client."""
+
+    def __aiter__(self) -> AsyncIterator[Any]: ...
+
+    async def get_final_response(self) -> ChatResponse: ...
 
 
 def parse_structured(text: str, model_class: type[_T], finish_reason: Optional[Any] = None) -> _T:
@@ -79,7 +98,7 @@ class StructuredStream(Generic[_T]):
     stream of ``client.chat_with_streaming(request, model)``.
     """
 
-    def __init__(self, stream: Iterable[Any], model_class: type[_T]) -> None:
+    def __init__(self, stream: _ChatStream, model_class: type[_T]) -> None:
         self._stream = stream
         self._model_class = model_class
         self._parsed: Optional[_T] = None
@@ -91,7 +110,7 @@ class StructuredStream(Generic[_T]):
             value = accumulator.feed(item)
             if value is not None:
                 yield value
-        final = self._stream.get_final_response()  # type: ignore[attr-defined]
+        final = self._stream.get_final_response()
         self._parsed = parse_structured(final.content, self._model_class, final.finish_reason)
         self._done = True
 
@@ -115,7 +134,7 @@ class AsyncStructuredStream(Generic[_T]):
     """:class:`StructuredStream` for ``AsyncClient``: ``async for partial in ...``, then
     ``await get_parsed()``."""
 
-    def __init__(self, stream: AsyncIterable[Any], model_class: type[_T]) -> None:
+    def __init__(self, stream: _AsyncChatStream, model_class: type[_T]) -> None:
         self._stream = stream
         self._model_class = model_class
         self._parsed: Optional[_T] = None
@@ -130,7 +149,7 @@ class AsyncStructuredStream(Generic[_T]):
             value = accumulator.feed(item)
             if value is not None:
                 yield value
-        final = await self._stream.get_final_response()  # type: ignore[attr-defined]
+        final = await self._stream.get_final_response()
         self._parsed = parse_structured(final.content, self._model_class, final.finish_reason)
         self._done = True
 

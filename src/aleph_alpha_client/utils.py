@@ -35,7 +35,8 @@ def _download(url: str, timeout: float | None = DEFAULT_DOWNLOAD_TIMEOUT) -> byt
     from urllib.parse import urlsplit
 
     from ._config import Timeout
-    from ._transport import HTTPRequest, SyncTransport
+    from ._request import HTTPRequest
+    from ._transport import SyncTransport
     from ._wire import MAX_REDIRECTS, redirect
     from .version import user_agent_headers
 
