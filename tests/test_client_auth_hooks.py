@@ -579,3 +579,39 @@ def test_pickle_carries_default_headers_extra_query_and_hooks(mode: str, emu: Em
     assert request.headers["x-team"] == "search" and request.query == {"run": "7"}
     assert SEEN_BY_HOOK == [emu.url + "/chat/completions?run=7"]
     run(mode, client, lambda c: None)
+
+
+# ------------------------------------------------------------------ the machine's Refresh step
+
+
+class _Answer:
+    def __init__(self, status: int) -> None:
+        self.status = status
+        self.headers: dict[str, str] = {}
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_attempt_machine_asks_for_one_refresh_only_after_authorize() -> None:
+    from aleph_alpha_client._attempt import AttemptDriver, Raise, Read, Refresh, Send
+    from aleph_alpha_client._request import HTTPRequest
+    from aleph_alpha_client._retry import RetryPolicy
+
+    def request() -> HTTPRequest:
+        return HTTPRequest("POST", "http://127.0.0.1:9/chat/completions", {}, b"{}")
+
+    static = AttemptDriver(request(), RetryPolicy(max_retries=3))
+    static.request.headers["Authorization"] = "Bearer static"
+    static.start()
+    assert isinstance(static.received(_Answer(401)), Read)
+    assert isinstance(static.read(_Answer(401), b""), Raise)  # a static token: no refresh
+
+    driver = AttemptDriver(request(), RetryPolicy(max_retries=3))
+    driver.authorize("one")
+    assert isinstance(driver.start(), Send)
+    assert isinstance(driver.read(_Answer(401), b""), Refresh)
+    step = driver.refreshed("two")
+    assert isinstance(step, Send) and step.request.headers["Authorization"] == "Bearer two"
+    assert isinstance(driver.read(_Answer(401), b""), Raise)  # only once
+    assert driver.attempt == 0  # the refresh is not a retry
