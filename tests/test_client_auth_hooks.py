@@ -208,8 +208,10 @@ def test_client_refuses_an_async_token_callable() -> None:
 def test_a_bad_token_from_the_callable_fails_before_sending(mode: str, emu: Emulator) -> None:
     with pytest.raises(InvalidArgumentTypeError, match="token: the token callable returned int"):
         run(mode, make(mode, emu, lambda: 42), chat_text(mode))
-    with pytest.raises(InvalidArgumentError, match="line breaks"):
+    with pytest.raises(InvalidArgumentError, match="control characters"):
         run(mode, make(mode, emu, lambda: "a\r\nX-Evil: 1"), chat_text(mode))
+    with pytest.raises(InvalidArgumentError, match="not ASCII"):
+        run(mode, make(mode, emu, lambda: "tok\u201d"), chat_text(mode))
     assert emu.requests == []
 
 

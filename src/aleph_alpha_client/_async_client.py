@@ -11,7 +11,13 @@ from . import _endpoints as ep
 from . import _tracing
 from ._attempt import AttemptDriver, Done, Raise, Read, Refresh, Send, Sleep, Step
 from ._base import BaseClient, check_version, make_progress_bar, make_tokenizer
-from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
+from ._config import (
+    DEFAULT_MAX_EVENT_SIZE,
+    DEFAULT_MAX_RESPONSE_SIZE,
+    DEFAULT_REQUEST_TIMEOUT,
+    Timeout,
+    make_config,
+)
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -113,6 +119,8 @@ class AsyncClient(BaseClient):
         max_retry_after: float = 60.0,
         retry_read_timeouts: bool = False,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        stream_timeout: float | None = None,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         transport: AsyncTransportProtocol | None = None,
         http_client: Any = None,
         default_headers: Mapping[str, str] | None = None,
@@ -134,6 +142,8 @@ class AsyncClient(BaseClient):
                 default_headers=default_headers,
                 event_hooks=event_hooks,
                 sync=False,
+                stream_timeout=stream_timeout,
+                max_response_size=max_response_size,
             )
         )
         self._limit = pool_size if pool_size is not None else limit

@@ -16,8 +16,17 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from ._exceptions import APIConnectionError, APITimeoutError
-from ._http11 import IncompleteBodyError, ProtocolError, ResponseParser, serialize_request
+from ._exceptions import APIConnectionError, APIResponseValidationError, APITimeoutError
+from ._http11 import (
+    BodyTooLargeError,
+    IncompleteBodyError,
+    ProtocolError,
+    ResponseParser,
+    ends_event,
+    is_event_stream,
+    serialize_request,
+    timeout_error,
+)
 from ._net import (
     Target,
     connect_error,
@@ -109,6 +118,7 @@ class _Conn(asyncio.Protocol):
         self.buffered = 0
         self.streaming = False
         self.paused = False
+        self.draining = False
         self.closed = False
         self.dead = False  # discarded by the pool (counted out)
         self.got_bytes = False
@@ -136,17 +146,64 @@ class _Conn(asyncio.Protocol):
         try:
             out = parser.feed(data)
         except ProtocolError as err:
-            self.exc = err
-            self.closed = True
-            self.transport.abort()
-            self._wake()
+            self._fail(err)
             return
+        if parser.pending:
+            self._schedule_drain()
+        self._deliver(out)
+
+    def _fail(self, err: BaseException) -> None:
+        self.exc = err
+        self.closed = True
+        self.transport.abort()
+        self._wake()
+
+    def _schedule_drain(self) -> None:
+        # the rest of a read decodes one bounded step per turn of the event loop: a gzip bomb
+        # neither blocks the loop nor expands at once; reading pauses meanwhile
+        if not self.draining:
+            self.draining = True
+            self.loop.call_soon(self._drain)
+
+    def _drain(self) -> None:
+        self.draining = False
+        parser = self.parser
+        if parser is None or self.exc is not None or not parser.pending:
+            self._sync_reading()
+            return
+        if self.streaming and self.buffered > _HIGH_WATER:
+            self._sync_reading()  # take() goes on
+            return
+        try:
+            out = parser.feed(b"")
+        except ProtocolError as err:
+            self._fail(err)
+            return
+        if parser.pending:
+            self._schedule_drain()
+        self._deliver(out)
+
+    def _sync_reading(self) -> None:
+        if self.closed:
+            return
+        parser = self.parser
+        pause = (parser is not None and parser.pending) or (
+            self.streaming and self.buffered > _HIGH_WATER
+        )
+        if pause and not self.paused:
+            self.paused = True
+            self.transport.pause_reading()
+        elif not pause and self.paused:
+            self.paused = False
+            self.transport.resume_reading()
+
+    def _deliver(self, out: bytes) -> None:
+        parser = self.parser
+        assert parser is not None
         if out:
             self.chunks.append(out)
             self.buffered += len(out)
-            if self.streaming and self.buffered > _HIGH_WATER and not self.paused:
-                self.paused = True
-                self.transport.pause_reading()
+        self._sync_reading()
         waiter = self.waiter
         if waiter is not None:
             want = self.want
@@ -173,6 +230,8 @@ class _Conn(asyncio.Protocol):
                 except ProtocolError as err:
                     self.exc = err
                 else:
+                    if parser.pending:
+                        self._schedule_drain()
                     if out:
                         self.chunks.append(out)
                         self.buffered += len(out)
@@ -211,7 +270,7 @@ class _Conn(asyncio.Protocol):
         while not self._satisfied(want):
             if self.exc is not None:
                 raise self.exc
-            if self.closed:
+            if self.closed and not self.draining:
                 raise IncompleteBodyError("the connection closed")
             loop = self.loop
             waiter = self.waiter = loop.create_future()
@@ -257,10 +316,10 @@ class _Conn(asyncio.Protocol):
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self.chunks = []
         self.buffered = 0
-        if self.paused:
-            self.paused = False
-            if not self.closed:
-                self.transport.resume_reading()
+        parser = self.parser
+        if parser is not None and parser.pending:
+            self._schedule_drain()
+        self._sync_reading()
         return data
 
     def close_now(self) -> None:
@@ -280,9 +339,24 @@ class _Conn(asyncio.Protocol):
 
 
 class AsyncHTTPResponse:
-    """An answer: ``status``, ``headers`` (lower-case keys), ``read()``, ``iter_chunks()``."""
+    """An answer: ``status``, ``headers`` (lower-case keys), ``read()``, ``iter_chunks()``.
 
-    __slots__ = ("_body", "_conn", "_idle", "_owner", "_url", "headers", "status")
+    Of a stream request, ``read()`` takes the whole body under one deadline (``Timeout.read``
+    from the call) and ``max_body``; ``iter_chunks()`` of a ``text/event-stream`` answer
+    waits at most ``Timeout.read`` between *events* and at most ``Timeout.stream`` in all.
+    """
+
+    __slots__ = (
+        "_body",
+        "_conn",
+        "_max_body",
+        "_owner",
+        "_stream_deadline",
+        "_timeout",
+        "_url",
+        "headers",
+        "status",
+    )
 
     def __init__(
         self,
@@ -291,13 +365,19 @@ class AsyncHTTPResponse:
         parser: ResponseParser,
         url: str,
         body: bytes | None,
-        idle: float | None,
+        timeout: Timeout,
+        max_body: int | None = None,
     ) -> None:
         self._owner = owner
         self._conn = conn
         self._url = url
         self._body = body
-        self._idle = idle
+        self._timeout = timeout
+        self._max_body = max_body
+        stream = timeout.stream
+        self._stream_deadline = (
+            None if stream is None or conn is None else conn.loop.time() + stream
+        )
         self.status = parser.status
         self.headers = parser.headers
 
@@ -305,43 +385,78 @@ class AsyncHTTPResponse:
         """The whole body (already read for non-streaming requests)."""
         if self._body is not None:
             return self._body
-        parts = [chunk async for chunk in self._chunks(False)]
-        self._body = b"".join(parts)
+        conn = self._conn
+        deadline = None
+        if conn is not None:
+            parser = conn.parser
+            assert parser is not None
+            max_body = parser.max_body = self._max_body
+            if max_body is not None and parser.body_size > max_body:
+                self._drop()
+                raise APIResponseValidationError(
+                    f"the answer is larger than {max_body} bytes ({self._url})"
+                )
+            idle = self._timeout.read
+            deadline = None if idle is None else conn.loop.time() + idle
+        parts = [chunk async for chunk in self._chunks(False, deadline)]
+        self._body = parts[0] if len(parts) == 1 else b"".join(parts)
         return self._body
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives; each wait lasts at most the idle timeout."""
+        """The body as it arrives, in pieces of a bounded size."""
         if self._body is not None:
             if self._body:
                 yield self._body
             return
-        async for chunk in self._chunks(True):
+        async for chunk in self._chunks(True, None):
             yield chunk
 
-    async def _chunks(self, streaming: bool) -> AsyncIterator[bytes]:
+    async def _chunks(self, streaming: bool, deadline: float | None) -> AsyncIterator[bytes]:
         conn = self._conn
         if conn is None:
             return
         parser = conn.parser
         assert parser is not None
+        loop = conn.loop
+        idle = self._timeout.read
+        events = streaming and is_event_stream(self.headers)
+        # an event stream: the idle clock runs from the last event, not the last read
+        event_deadline = None if not events or idle is None else loop.time() + idle
+        stream_deadline = self._stream_deadline if streaming else None
+        tail = b""
+        phase = "idle" if streaming else "read"
         try:
             while True:
                 if conn.chunks:
-                    yield conn.take()
+                    data = conn.take()
+                    if events:
+                        if event_deadline is not None and ends_event(tail, data):
+                            event_deadline = loop.time() + (idle or 0.0)
+                        tail = data[-3:]
+                    yield data
                     continue
                 if parser.done:
                     self._finish()
                     return
-                await conn.wait(_DATA, self._idle, None)
+                when = None
+                for at in (deadline, event_deadline, stream_deadline):
+                    if at is not None and (when is None or at < when):
+                        when = at
+                try:
+                    await conn.wait(_DATA, None if events else idle, when)
+                except _Timeout:
+                    now = loop.time()
+                    if stream_deadline is not None and now >= stream_deadline:
+                        phase = "stream"
+                    elif deadline is not None and now >= deadline:
+                        phase = "read"
+                    raise
         except _Timeout as err:
             self._drop()
-            if streaming:
-                raise APITimeoutError(
-                    f"the stream went silent ({self._url})", url=self._url, phase="idle"
-                ) from None
-            raise APITimeoutError(
-                f"reading the answer timed out ({self._url})", url=self._url, phase="read"
-            ) from err
+            raise timeout_error(phase, self._url, self._timeout) from err
+        except BodyTooLargeError as err:
+            self._drop()
+            raise APIResponseValidationError(f"{err} ({self._url})") from err
         except (OSError, ProtocolError) as err:
             self._drop()
             raise io_error(err, self._url, streaming=streaming) from err
@@ -633,25 +748,36 @@ class AsyncHTTP:
         deadline: float | None,
     ) -> AsyncHTTPResponse:
         url = target.url
-        parser = ResponseParser(request.method)
         stream = request.stream
+        max_body = getattr(request, "max_body", None)
+        parser = ResponseParser(request.method, max_body=None if stream else max_body)
         conn.start(parser, stream)
         read_limit = timeout.read
+        loop = conn.loop
+        # the whole head (1xx answers included) arrives within ``read`` of sending
+        head_deadline = None if read_limit is None else loop.time() + read_limit
+        if deadline is not None and (head_deadline is None or deadline < head_deadline):
+            head_deadline = deadline
+        phase = "head"
         try:
             transport = conn.transport
             transport.write(payload)
             body = request.body
             if body is not None and len(body) >= _BIG_BODY:
                 transport.write(body)
+            await conn.wait(_HEAD, None, head_deadline)
             if stream:
-                await conn.wait(_HEAD, read_limit, None)
-                return AsyncHTTPResponse(self, conn, parser, url, None, read_limit)
+                return AsyncHTTPResponse(self, conn, parser, url, None, timeout, max_body)
+            phase = "read"
             await conn.wait(_DONE, read_limit, deadline)
         except _Timeout:
             self._discard(conn)
-            raise APITimeoutError(
-                f"reading the answer timed out ({url})", url=url, phase="read"
-            ) from None
+            raise timeout_error(phase, url, timeout) from None
+        except BodyTooLargeError as err:
+            self._discard(conn)
+            raise APIResponseValidationError(
+                f"{err} ({url}); raise max_response_size to accept it"
+            ) from err
         except (OSError, ProtocolError) as err:
             self._discard(conn)
             # The server closed the idle connection (EOF before any byte, or our write hit a
@@ -669,4 +795,4 @@ class AsyncHTTP:
             raise
         data = conn.take()
         self._release(conn)
-        return AsyncHTTPResponse(self, None, parser, url, data, read_limit)
+        return AsyncHTTPResponse(self, None, parser, url, data, timeout)

@@ -9,9 +9,14 @@ import os
 import weakref
 from collections.abc import Mapping
 from typing import Any, TypeVar
-from urllib.parse import quote
 
-from ._config import ClientConfig, Timeout, check_max_retry_after
+from ._config import (
+    ClientConfig,
+    Timeout,
+    check_max_retry_after,
+    check_stream_timeout,
+    path_segment,
+)
 from ._exceptions import (
     APIResponseValidationError,
     InvalidArgumentError,
@@ -132,14 +137,16 @@ class BaseClient:
         hosting: str | None = _UNSET,
         tags: list[str] | None = _UNSET,
         nice: bool | None = None,
+        stream_timeout: float | None = _UNSET,
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Mapping[str, str | int | float | bool] | None = None,
     ) -> _Self:
         """A copy with other options that shares this client's connection pool.
 
-        ``client.with_options(max_retries=0, timeout=5).chat(...)`` overrides for one call.
-        ``extra_headers`` are sent with every request of the copy, on top of (and replacing,
-        name by name) ``default_headers``; ``extra_query`` parameters are added to every URL.
+        ``client.with_options(max_retries=0, timeout=5).chat(...)`` overrides for one call;
+        ``stream_timeout`` bounds a whole stream (``None``: no bound). ``extra_headers`` are
+        sent with every request of the copy, on top of (and replacing, name by name)
+        ``default_headers``; ``extra_query`` parameters are added to every URL.
         """
         config = self._config
         retry = config.retry
@@ -156,8 +163,17 @@ class BaseClient:
         if retry_read_timeouts is not None:
             retry = dataclasses.replace(retry, retry_read_timeouts=bool(retry_read_timeouts))
         changes: dict[str, Any] = {"retry": retry}
+        new_timeout = config.timeout
         if timeout is not _UNSET:
-            changes["timeout"] = Timeout.coerce(timeout)
+            new_timeout = Timeout.coerce(timeout)
+            if not isinstance(timeout, Timeout):  # a number keeps the stream bound
+                new_timeout = dataclasses.replace(new_timeout, stream=config.timeout.stream)
+        if stream_timeout is not _UNSET:
+            new_timeout = dataclasses.replace(
+                new_timeout, stream=check_stream_timeout(stream_timeout)
+            )
+        if new_timeout is not config.timeout:
+            changes["timeout"] = new_timeout
         if hosting is not _UNSET:
             if hosting is not None and not isinstance(hosting, str):
                 raise InvalidArgumentTypeError(f"hosting: expected a str or None, got {hosting!r}")
@@ -215,7 +231,7 @@ class BaseClient:
         if not isinstance(model, str) or not model.strip():
             raise InvalidArgumentError(f"model: expected a model name, got {model!r}")
         _tokenizer_class()  # a missing extra fails before anything is sent
-        return build_get(self._config, self._headers, f"models/{quote(model, safe='/')}/tokenizer")
+        return build_get(self._config, self._headers, f"models/{path_segment(model)}/tokenizer")
 
 
 def check_version(version: str) -> None:

@@ -11,7 +11,13 @@ from . import _endpoints as ep
 from . import _tracing
 from ._attempt import AttemptDriver, Done, Raise, Read, Refresh, Send, Sleep, Step
 from ._base import BaseClient, check_version, make_progress_bar, make_tokenizer
-from ._config import DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT, Timeout, make_config
+from ._config import (
+    DEFAULT_MAX_EVENT_SIZE,
+    DEFAULT_MAX_RESPONSE_SIZE,
+    DEFAULT_REQUEST_TIMEOUT,
+    Timeout,
+    make_config,
+)
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -114,6 +120,8 @@ class Client(BaseClient):
         max_retry_after: float = 60.0,
         retry_read_timeouts: bool = False,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        stream_timeout: float | None = None,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         transport: SyncTransportProtocol | None = None,
         http_client: Any = None,
         default_headers: Mapping[str, str] | None = None,
@@ -135,6 +143,8 @@ class Client(BaseClient):
                 default_headers=default_headers,
                 event_hooks=event_hooks,
                 sync=True,
+                stream_timeout=stream_timeout,
+                max_response_size=max_response_size,
             )
         )
         self._pool_size = limit if limit is not None else pool_size

@@ -17,16 +17,17 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Union
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from ._exceptions import AlephAlphaError, InvalidArgumentError, InvalidArgumentTypeError
 from ._hooks import check_event_hooks, check_headers, is_async_callable
-from ._request import redact_headers
+from ._request import DEFAULT_MAX_RESPONSE_SIZE, redact_headers
 from ._retry import RetryPolicy
 from ._sse import DEFAULT_MAX_EVENT_SIZE
 
 __all__ = [
     "DEFAULT_HOST",
+    "DEFAULT_MAX_RESPONSE_SIZE",
     "DEFAULT_MAX_EVENT_SIZE",
     "DEFAULT_REQUEST_TIMEOUT",
     "ClientConfig",
@@ -51,16 +52,21 @@ class Timeout:
 
     * ``total``: a whole non-streaming attempt, request and full answer.
     * ``connect``: opening the connection (default 10 s; ``None`` would wait forever).
-    * ``idle``: the longest silence while reading an answer; in a stream, between events.
-      Defaults to ``total``. A healthy long stream is never cut: only ``idle`` applies to it.
+    * ``idle``: the longest silence while reading an answer; the whole response head (1xx
+      answers included) must arrive within it; in a stream, the longest time between two
+      *events* (bytes trickling in without completing an event do not count). Defaults to
+      ``total``.
+    * ``stream``: the longest a stream may run in all (default ``None``: a healthy long
+      stream is never cut; set it with ``stream_timeout=``).
     """
 
     total: float | None = DEFAULT_REQUEST_TIMEOUT
     connect: float | None = DEFAULT_CONNECT_TIMEOUT
     idle: float | None = None
+    stream: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("total", "connect", "idle"):
+        for name in ("total", "connect", "idle", "stream"):
             value = getattr(self, name)
             if value is None:
                 continue
@@ -113,6 +119,7 @@ class ClientConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     verify_ssl: bool = True
     max_event_size: int = DEFAULT_MAX_EVENT_SIZE
+    max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE
     extra_headers: tuple[tuple[str, str], ...] = ()
     #: Query parameters added to every URL (``with_options(extra_query=...)``).
     extra_query: tuple[tuple[str, str], ...] = ()
@@ -130,22 +137,74 @@ class ClientConfig:
         return replace(self, **changes)
 
 
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character (C0 such as CR, LF, TAB, NUL; DEL; C1)."""
+    return any(ch < " " or "\x7f" <= ch <= "\x9f" for ch in text)
+
+
+def safe_url(url: str) -> str:
+    """``url`` for a message: any ``user:password@`` replaced by ``***@``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return f"{scheme}://{authority}{slash}{path}"
+
+
+#: What a path may hold unencoded (RFC 3986 pchar and ``/``); ``%`` keeps existing escapes.
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+
+
 def _normalise_host(host: str) -> str:
     if not isinstance(host, str):
         raise InvalidArgumentTypeError(f"host: expected a URL string, got {type(host).__name__}")
-    host = host.strip()
+    host = host.strip(" ")
     if not host:
         raise InvalidArgumentError(
             "host: must not be empty (for example 'https://api.aleph-alpha.com')"
         )
+    if has_control(host):
+        # urlsplit would silently drop CR, LF and TAB: refuse instead
+        raise InvalidArgumentError(
+            "host: must not contain control characters (CR, LF, TAB, NUL, ...), got "
+            f"{safe_url(host)!r}"
+        )
     parts = urlsplit(host)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidArgumentError(
-            f"host: expected an http(s) URL like 'https://api.aleph-alpha.com', got {host!r}"
+            "host: expected an http(s) URL like 'https://api.aleph-alpha.com', got "
+            f"{safe_url(host)!r}"
+        )
+    if "@" in parts.netloc:
+        raise InvalidArgumentError(
+            "host: must not contain credentials (user:password@); pass the API token as "
+            "token= instead"
         )
     if parts.query or parts.fragment:
         raise InvalidArgumentError(f"host: must not have a query or fragment, got {host!r}")
+    try:
+        parts.port  # noqa: B018 - a bad port raises here, not in the middle of a call
+    except ValueError:
+        raise InvalidArgumentError(f"host: bad port in {host!r}") from None
+    if not parts.netloc.isascii():
+        raise InvalidArgumentError(
+            f"host: the host name must be ASCII (use its IDNA 'xn--' form), got {host!r}"
+        )
+    if not parts.path.isascii() or " " in parts.path:
+        # a non-ASCII path is sent as UTF-8 percent-escapes, never as raw latin-1 bytes
+        host = f"{parts.scheme}://{parts.netloc}{quote(parts.path, safe=_PATH_SAFE)}"
     return host if host.endswith("/") else host + "/"
+
+
+def path_segment(value: str) -> str:
+    """``value`` percent-encoded as one path segment: ``/``, ``?``, ``#``, ``%`` and non-ASCII
+    are escaped, and ``.``/``..`` cannot climb out of their place in the path."""
+    segment = quote(value, safe="")
+    if segment in (".", ".."):
+        segment = segment.replace(".", "%2E")
+    return segment
 
 
 def resolve_token(token: Any, *, sync: bool = True) -> tuple[str, Any]:
@@ -170,8 +229,13 @@ def _static_token(token: str | None) -> str:
         )
     if not isinstance(token, str):
         raise InvalidArgumentTypeError(f"token: expected a str, got {type(token).__name__}")
-    if any(c in token for c in "\r\n"):
-        raise InvalidArgumentError("token: must not contain line breaks")
+    if has_control(token):
+        raise InvalidArgumentError(
+            "token: must not contain control characters (CR, LF, TAB, NUL, ...)"
+        )
+    if not token.isascii():
+        # a token is ASCII; a latin-1 one would go out as raw bytes, anything else fail later
+        raise InvalidArgumentError("token: must be ASCII (check for a pasted typographic quote)")
     return token
 
 
@@ -184,6 +248,28 @@ def check_max_retry_after(value: Any) -> float:
     if not value >= 0:
         raise InvalidArgumentError(f"max_retry_after: must be >= 0 seconds, got {value}")
     return float(value)
+
+
+def check_stream_timeout(value: Any) -> float | None:
+    """``stream_timeout`` as seconds > 0 or ``None`` (the bound on a whole stream)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidArgumentTypeError(
+            f"stream_timeout: expected seconds as a number or None, got {type(value).__name__}"
+        )
+    if not 0 < value < float("inf"):
+        raise InvalidArgumentError(
+            f"stream_timeout: must be a finite number > 0 seconds (None for no limit), got {value}"
+        )
+    return float(value)
+
+
+def check_max_response_size(value: Any) -> int:
+    """``max_response_size`` as an int >= 1024 (bytes of a decoded non-streaming answer)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1024:
+        raise InvalidArgumentError(f"max_response_size: expected an int >= 1024, got {value!r}")
+    return value
 
 
 def make_config(
@@ -202,6 +288,8 @@ def make_config(
     default_headers: Any = None,
     event_hooks: Any = None,
     sync: bool = True,
+    stream_timeout: float | None = None,
+    max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
 ) -> ClientConfig:
     """Validate constructor arguments and build the config (no I/O)."""
     setup_logging_from_env()
@@ -220,6 +308,9 @@ def make_config(
         raise InvalidArgumentError(
             f"max_event_size: expected an int >= 1024, got {max_event_size!r}"
         )
+    timeout = Timeout.coerce(request_timeout_seconds, "request_timeout_seconds")
+    if stream_timeout is not None:
+        timeout = replace(timeout, stream=check_stream_timeout(stream_timeout))
     if not verify_ssl:
         import warnings
 
@@ -233,7 +324,7 @@ def make_config(
         hosting=hosting,
         tags=None if tags is None else tuple(tags),
         nice=bool(nice),
-        timeout=Timeout.coerce(request_timeout_seconds, "request_timeout_seconds"),
+        timeout=timeout,
         retry=RetryPolicy(
             max_retries=total_retries,
             max_retry_after=check_max_retry_after(max_retry_after),
@@ -244,6 +335,7 @@ def make_config(
         extra_headers=extra_headers,
         token_provider=token_provider,
         hooks=hooks,
+        max_response_size=check_max_response_size(max_response_size),
     )
 
 

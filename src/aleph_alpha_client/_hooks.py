@@ -179,13 +179,18 @@ def sync_result(value: Any, what: str) -> Any:
 
 
 def check_token_value(token: Any) -> str:
-    """What a token callable returned: a str without line breaks (never shown)."""
+    """What a token callable returned: an ASCII str without control characters (never
+    shown), as a static token must be."""
     if not isinstance(token, str):
         raise InvalidArgumentTypeError(
             f"token: the token callable returned {type(token).__name__}, expected a str"
         )
-    if "\r" in token or "\n" in token:
-        raise InvalidArgumentError("token: the token callable returned a token with line breaks")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in token):
+        raise InvalidArgumentError(
+            "token: the token callable returned a token with control characters (CR, LF, ...)"
+        )
+    if not token.isascii():
+        raise InvalidArgumentError("token: the token callable returned a token that is not ASCII")
     return token
 
 

@@ -13,12 +13,18 @@ from __future__ import annotations
 
 import re
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._exceptions import InvalidArgumentError
+from ._exceptions import APITimeoutError, InvalidArgumentError
+
+if TYPE_CHECKING:
+    from ._config import Timeout
 
 __all__ = [
+    "MAX_DECODE_STEP",
+    "MAX_ERROR_BODY",
     "MAX_HEAD_SIZE",
+    "BodyTooLargeError",
     "IncompleteBodyError",
     "ProtocolError",
     "ResponseParser",
@@ -27,6 +33,12 @@ __all__ = [
 
 #: The largest response head (status line + headers) accepted.
 MAX_HEAD_SIZE = 64 * 1024
+#: The most decoded bytes one decompression step produces (a gzip bomb expands in steps).
+MAX_DECODE_STEP = 256 * 1024
+#: The most body bytes of an error answer (status >= 400) kept; the rest is not read.
+MAX_ERROR_BODY = 1024 * 1024
+#: The codings this parser decodes.
+_DECODABLE = ("gzip", "x-gzip", "deflate")
 #: The longest chunk-size line (with extensions) accepted.
 _MAX_CHUNK_LINE = 4096
 
@@ -54,12 +66,16 @@ class IncompleteBodyError(ProtocolError):
     """The connection ended before the body its framing announced was complete."""
 
 
+class BodyTooLargeError(ProtocolError):
+    """The decoded body grew past the parser's ``max_body``."""
+
+
 def _check_header(name: str, value: str) -> None:
-    for ch in _BAD_HEADER_CHARS:
-        if ch in name or ch in value:
-            raise InvalidArgumentError(
-                f"header {name!r}: names and values must not contain CR, LF or NUL"
-            )
+    if any(ch < " " or ch == "\x7f" for ch in value) or any(ch in name for ch in _BAD_HEADER_CHARS):
+        raise InvalidArgumentError(
+            f"header {name!r}: names and values must not contain control characters "
+            "(CR, LF, TAB, NUL, ...)"
+        )
     if not name or ":" in name or " " in name or "\t" in name:
         raise InvalidArgumentError(f"header {name!r}: not a valid header name")
 
@@ -79,8 +95,10 @@ def serialize_request(
     """
     if any(ch in method for ch in " \r\n\0") or not method:
         raise InvalidArgumentError(f"method {method!r}: not a valid HTTP method")
-    if any(ch in target for ch in " \r\n\0"):
-        raise InvalidArgumentError("url: must not contain spaces or line breaks")
+    if any(ch <= " " or ch == "\x7f" for ch in target):
+        raise InvalidArgumentError("url: must not contain spaces or control characters")
+    if not target.isascii():
+        raise InvalidArgumentError("url: the path must be ASCII (percent-encode it)")
     lines = [f"{method} {target} HTTP/1.1"]
     has_host = has_length = False
     for name, value in headers.items():
@@ -113,56 +131,108 @@ def serialize_request(
 
 
 class _Decoder:
-    """Incremental gzip/deflate decoding (deflate: zlib-wrapped, or raw as some servers do)."""
+    """Incremental gzip/deflate decoding in bounded steps (deflate: zlib-wrapped, or raw).
 
-    __slots__ = ("_obj", "_pending", "_raw_fallback")
+    ``feed`` stores compressed input; ``read(limit)`` returns at most ``limit`` decoded bytes
+    (zlib ``max_length``), keeping the unconsumed input for the next call, so one network read
+    never expands into more than ``limit`` bytes at once. ``more`` says whether another
+    ``read`` may return bytes without new input.
+    """
 
-    def __init__(self, encoding: str) -> None:
-        if encoding == "gzip" or encoding == "x-gzip":
+    __slots__ = ("_full", "_obj", "_raw_fallback", "_started", "_tail", "coding")
+
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        if coding == "gzip" or coding == "x-gzip":
             self._obj: Any = zlib.decompressobj(16 + zlib.MAX_WBITS)
             self._raw_fallback = False
         else:
             self._obj = zlib.decompressobj()
             self._raw_fallback = True
-        self._pending = b""
+        self._tail = b""
+        self._full = False  # the last read hit its limit: zlib may hold more output
+        self._started = False
 
-    def decode(self, data: bytes) -> bytes:
-        if self._raw_fallback and len(self._pending) + len(data) < 2:
-            # zlib or raw deflate is only known from the 2-byte header: wait for it
-            self._pending += data
+    def feed(self, data: bytes) -> None:
+        if data:
+            self._tail = self._tail + data if self._tail else data
+
+    @property
+    def more(self) -> bool:
+        tail = self._tail
+        if self._full:
+            return True
+        if not tail or self._obj.eof:
+            return False
+        return self._started or not self._raw_fallback or len(tail) >= 2
+
+    def read(self, limit: int) -> bytes:
+        tail = self._tail
+        if not tail and not self._full:
             return b""
-        if self._pending:
-            data, self._pending = self._pending + data, b""
+        if not self._started and self._raw_fallback and len(tail) < 2:
+            return b""  # zlib or raw deflate is only known from the 2-byte header: wait for it
+        obj = self._obj
         try:
-            out: bytes = self._obj.decompress(data)
+            out: bytes = obj.decompress(tail, limit)
         except zlib.error as err:
-            if self._raw_fallback:
+            if self._raw_fallback and not self._started:
                 self._raw_fallback = False
                 self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
-                return self.decode(data)
+                return self.read(limit)
             raise ProtocolError(f"the body could not be decompressed: {err}") from err
-        self._raw_fallback = False
+        self._started = True
+        self._tail = obj.unconsumed_tail
+        self._full = len(out) >= limit and not obj.eof
         return out
 
-    def flush(self) -> bytes:
-        if self._pending:
-            pending, self._pending = self._pending, b""
+    def finish(self) -> bytes:
+        """The input ended: the last bytes (few: ``read`` drained the input first)."""
+        if self._tail and not self._started:  # a 1-byte body: not zlib, try raw deflate
             self._raw_fallback = False
             self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
-            return self.decode(pending) + self.flush()
+            out = self.read(MAX_DECODE_STEP)
+            if self.more:
+                raise ProtocolError("the body could not be decompressed")
+        else:
+            out = b""
+        obj = self._obj
         try:
-            out: bytes = self._obj.flush()
+            rest: bytes = obj.flush()
         except zlib.error as err:
             raise ProtocolError(f"the body could not be decompressed: {err}") from err
+        out += rest
+        if not obj.eof and (self._started or out):
+            raise ProtocolError(f"the {self.coding} body ended before its end marker")
         return out
+
+
+def _codings(value: str, *, transfer: bool) -> list[str]:
+    """The codings of a ``Transfer-Encoding``/``Content-Encoding`` value, in the order applied."""
+    out = []
+    for item in value.split(","):
+        coding = item.strip().lower()
+        if not coding or coding == "identity":
+            continue
+        if transfer and coding == "chunked":
+            continue
+        out.append(coding)
+    return out
 
 
 class ResponseParser:
     """Parses one response at a time from the bytes of a connection.
 
     ``feed(data)`` returns the decoded body bytes it found (``b""`` if none); ``head_done``,
-    ``status``, ``headers`` are set once the head is in, ``done`` once the message ended.
-    ``keep_alive`` says whether the connection can carry another request afterwards.
+    ``status``, ``headers`` are set once the head is in, ``done`` once the message ended and
+    all of it was handed out. ``keep_alive`` says whether the connection can carry another
+    request afterwards.
+
+    Decoding runs in steps of at most :data:`MAX_DECODE_STEP` bytes: while ``pending`` is
+    true, ``feed(b"")`` returns the next step without new input. ``max_body`` (``None``: no
+    limit) bounds the decoded body: more raises :class:`BodyTooLargeError`. The body of an
+    error answer (status >= 400) is cut after ``max_error_body`` bytes (``truncated`` is then
+    true, the message counts as done and the connection is not reused).
     """
 
     __slots__ = (
@@ -170,20 +240,31 @@ class ResponseParser:
         "_chunk_left",
         "_chunk_state",
         "_connect",
-        "_decoder",
+        "_decoders",
+        "_framed",
         "_left",
         "_mode",
         "_no_body",
+        "body_size",
         "done",
         "head_done",
         "headers",
         "keep_alive",
+        "max_body",
+        "max_error_body",
         "reason",
         "status",
+        "truncated",
         "version",
     )
 
-    def __init__(self, method: str = "GET") -> None:
+    def __init__(
+        self,
+        method: str = "GET",
+        *,
+        max_body: int | None = None,
+        max_error_body: int | None = MAX_ERROR_BODY,
+    ) -> None:
         self._no_body = method == "HEAD"
         self._connect = method == "CONNECT"
         self._buf = b""
@@ -191,7 +272,12 @@ class ResponseParser:
         self._left = 0
         self._chunk_state = _C_SIZE
         self._chunk_left = 0
-        self._decoder: _Decoder | None = None
+        self._decoders: list[_Decoder] = []
+        self._framed = False  # the framing says the message ended
+        self.max_body = max_body
+        self.max_error_body = max_error_body
+        self.body_size = 0
+        self.truncated = False
         self.head_done = False
         self.done = False
         self.keep_alive = True
@@ -199,6 +285,15 @@ class ResponseParser:
         self.reason = ""
         self.version = ""
         self.headers: dict[str, str] = {}
+
+    @property
+    def pending(self) -> bool:
+        """Whether decoded bytes wait to be taken with ``feed(b"")`` (no new input needed)."""
+        if self.done:
+            return False
+        if self._framed:
+            return True  # at least the end of the message is still to be handed out
+        return any(d.more for d in self._decoders)
 
     # ------------------------------------------------------------------ head
 
@@ -278,13 +373,20 @@ class ResponseParser:
             self._mode = _NONE
             return
         te = headers.get("transfer-encoding")
+        decoders: list[_Decoder] = []
         if te is not None:
-            codings = [c.strip().lower() for c in te.split(",")]
-            if codings[-1] != "chunked":
+            raw = [c.strip().lower() for c in te.split(",")]
+            if raw[-1] != "chunked":
                 self._mode = _CLOSE
                 self.keep_alive = False
             else:
                 self._mode = _CHUNKED
+            if "chunked" in raw[:-1]:
+                raise ProtocolError(f"chunked applied more than once: {te!r}")
+            for coding in _codings(te, transfer=True):
+                if coding not in _DECODABLE:
+                    raise ProtocolError(f"unsupported transfer coding {coding!r}")
+                decoders.append(_Decoder(coding))
             if "content-length" in headers:
                 self.keep_alive = False  # both framings: do not trust the connection again
         else:
@@ -301,14 +403,21 @@ class ResponseParser:
             else:
                 self._mode = _CLOSE
                 self.keep_alive = False
-        encoding = headers.get("content-encoding", "").strip().lower()
-        if encoding in ("gzip", "x-gzip", "deflate"):
-            self._decoder = _Decoder(encoding)
+        # transfer codings wrap the content codings: undo them first, then the content
+        # codings, each list from the last applied to the first
+        decoders.reverse()
+        content = _codings(headers.get("content-encoding", ""), transfer=False)
+        if content and all(c in _DECODABLE for c in content):
+            decoders.extend(_Decoder(c) for c in reversed(content))
+        elif len(content) > 1 and any(c in _DECODABLE for c in content):
+            raise ProtocolError(f"unsupported content coding in {content!r}")
+        # one unknown content coding (``br``, never asked for) is handed over as it is
+        self._decoders = decoders
 
     # ------------------------------------------------------------------ body
 
     def feed(self, data: bytes) -> bytes:
-        """Consume received bytes; return the decoded body bytes among them."""
+        """Consume received bytes; return the decoded body bytes among them (one step)."""
         if self.done:
             if data:
                 self.keep_alive = False  # bytes nobody asked for: never reuse
@@ -321,14 +430,19 @@ class ResponseParser:
             self._setup_body()
             data, self._buf = self._buf, b""
             if self._mode == _NONE:
-                self.done = True
+                self.done = self._framed = True
                 if data:
                     self.keep_alive = False
                 return b""
             if not data:
                 if self._mode == _LENGTH and self._left == 0:
-                    self.done = True
+                    self._framed = True
+                    return self._out(b"")
                 return b""
+        if self._framed:
+            if data:
+                self.keep_alive = False
+            return self._out(b"")
         mode = self._mode
         if mode == _LENGTH:
             left = self._left
@@ -338,19 +452,65 @@ class ResponseParser:
                     self.keep_alive = False
                     data = data[:left]
                 self._left = 0
-                self.done = True
+                self._framed = True
             else:
                 self._left = left - n
             out = data
         elif mode == _CHUNKED:
-            out = self._feed_chunked(data)
+            out = self._feed_chunked(data) if data else b""
         else:
             out = data
-        decoder = self._decoder
-        if decoder is not None:
-            out = decoder.decode(out)
-            if self.done:
-                out += decoder.flush()
+        return self._out(out)
+
+    def _out(self, raw: bytes) -> bytes:
+        """Decode ``raw`` (one step at most), count it, and mark the end of the message."""
+        decoders = self._decoders
+        if decoders:
+            decoders[0].feed(raw)
+            out = self._pull(len(decoders) - 1)
+            if self._framed and not any(d.more for d in decoders):
+                out += self._finish_decoders()
+        else:
+            out = raw
+        if out:
+            size = self.body_size + len(out)
+            cap = self.max_error_body if self.status >= 400 else None
+            if cap is not None and size >= cap:
+                out = out[: max(0, cap - self.body_size)]
+                size = cap
+                self.truncated = True
+                self.keep_alive = False
+                self._framed = True
+                self.done = True
+                self.body_size = size
+                return out
+            if self.max_body is not None and size > self.max_body:
+                raise BodyTooLargeError(f"the answer is larger than {self.max_body} bytes")
+            self.body_size = size
+        if self._framed and not (decoders and any(d.more for d in decoders)):
+            self.done = True
+        return out
+
+    def _pull(self, index: int) -> bytes:
+        """At most one step of output of decoder ``index``, fed from the ones before it."""
+        decoders = self._decoders
+        decoder = decoders[index]
+        while True:
+            out = decoder.read(MAX_DECODE_STEP)
+            if out or index == 0 or not decoders[index - 1].more:
+                return out
+            decoder.feed(self._pull(index - 1))
+
+    def _finish_decoders(self) -> bytes:
+        """The input ended: flush each decoder into the next, in order."""
+        out = b""
+        for decoder in self._decoders:
+            if out:
+                decoder.feed(out)
+                out = decoder.read(MAX_DECODE_STEP)
+                if decoder.more:
+                    return out  # rare: the flushed bytes expand; the next feed goes on
+            out += decoder.finish()
         return out
 
     def _feed_chunked(self, data: bytes) -> bytes:
@@ -429,12 +589,12 @@ class ResponseParser:
                 line = buf[pos:nl]
                 pos = nl + 1
                 if line in (b"", b"\r"):
-                    self.done = True
+                    self._framed = True
                     if pos < end:
                         self.keep_alive = False
                     pos = end
                     break
-        if pos < end and not self.done:
+        if pos < end and not self._framed:
             self._buf = buf[pos:]
         self._chunk_state = state
         self._chunk_left = left
@@ -443,20 +603,56 @@ class ResponseParser:
         return b"".join(out)
 
     def feed_eof(self) -> bytes:
-        """The connection closed: the rest of a read-until-close body, or an error."""
+        """The connection closed: the rest of a read-until-close body (a step), or an error."""
         if self.done:
             return b""
         self.keep_alive = False
+        if self._framed:
+            return self._out(b"")
         if not self.head_done:
             if self._buf:
                 raise ProtocolError("the connection closed in the middle of the response head")
             raise IncompleteBodyError("the connection closed before a response arrived")
         if self._mode == _CLOSE:
-            self.done = True
-            decoder = self._decoder
-            return decoder.flush() if decoder is not None else b""
+            self._framed = True
+            return self._out(b"")
         if self._mode == _LENGTH:
             raise IncompleteBodyError(
                 f"the connection closed with {self._left} bytes of the body missing"
             )
         raise IncompleteBodyError("the connection closed inside the chunked body")
+
+
+_EVENT_ENDS = (b"\n\n", b"\r\r", b"\n\r\n", b"\r\n\r")
+
+
+def ends_event(before: bytes, data: bytes) -> bool:
+    """Whether ``data`` (following ``before``, its last bytes) holds the blank line that ends an
+    SSE event or comment block: the clock of a stream's idle timeout is reset only there, so
+    a byte trickle cannot keep a stream alive."""
+    text = before[-3:] + data[:3] if len(data) > 3 else before[-3:] + data
+    if any(end in text for end in _EVENT_ENDS):
+        return True
+    return len(data) > 3 and any(end in data for end in _EVENT_ENDS)
+
+
+def is_event_stream(headers: dict[str, str]) -> bool:
+    """Whether an answer is ``text/event-stream``."""
+    return headers.get("content-type", "").split(";")[0].strip().lower() == "text/event-stream"
+
+
+def timeout_error(phase: str, url: str, timeout: Timeout) -> APITimeoutError:
+    """The timeout error of a phase: ``head``, ``read``, ``idle`` or ``stream``."""
+    if phase == "stream":
+        return APITimeoutError(
+            f"the stream ran longer than stream_timeout={timeout.stream} s ({url})",
+            url=url,
+            phase="stream",
+        )
+    if phase == "idle":
+        return APITimeoutError(f"the stream went silent ({url})", url=url, phase="idle")
+    if phase == "head":
+        return APITimeoutError(
+            f"no response head within {timeout.read} s ({url})", url=url, phase="read"
+        )
+    return APITimeoutError(f"reading the answer timed out ({url})", url=url, phase="read")

@@ -11,7 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["HTTPRequest", "proxy_for", "redact_headers"]
+__all__ = ["DEFAULT_MAX_RESPONSE_SIZE", "HTTPRequest", "proxy_for", "redact_headers"]
+
+#: The largest decoded body of a non-streaming answer (``max_response_size``).
+DEFAULT_MAX_RESPONSE_SIZE = 256 * 1024 * 1024
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -31,6 +34,8 @@ class HTTPRequest:
     headers: dict[str, str]
     body: bytes | None = None
     stream: bool = False
+    #: The largest decoded body accepted for a non-streaming answer (``None``: no limit).
+    max_body: int | None = DEFAULT_MAX_RESPONSE_SIZE
 
     def __repr__(self) -> str:
         size = "None" if self.body is None else f"<{len(self.body)} bytes>"

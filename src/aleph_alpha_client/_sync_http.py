@@ -19,9 +19,17 @@ from typing import TYPE_CHECKING
 
 from ._exceptions import (
     APIConnectionError,
-    APITimeoutError,
+    APIResponseValidationError,
 )
-from ._http11 import ProtocolError, ResponseParser, serialize_request
+from ._http11 import (
+    BodyTooLargeError,
+    ProtocolError,
+    ResponseParser,
+    ends_event,
+    is_event_stream,
+    serialize_request,
+    timeout_error,
+)
 from ._net import (
     Proxy,
     Target,
@@ -96,17 +104,29 @@ def _close(sock: socket.socket) -> None:
 # ------------------------------------------------------------------------------ response
 
 
+def _after(seconds: float | None) -> float | None:
+    return None if seconds is None else time.monotonic() + seconds
+
+
 class SyncHTTPResponse:
-    """An answer: ``status``, ``headers`` (lower-case keys), ``read()``, ``iter_chunks()``."""
+    """An answer: ``status``, ``headers`` (lower-case keys), ``read()``, ``iter_chunks()``.
+
+    Of a stream request, ``read()`` takes the whole body under one deadline (``Timeout.read``
+    from the call) and ``max_body``; ``iter_chunks()`` of a ``text/event-stream`` answer
+    waits at most ``Timeout.read`` between *events* (a trickle of bytes does not reset the
+    clock) and at most ``Timeout.stream`` in all.
+    """
 
     __slots__ = (
         "_body",
-        "_idle",
         "_key",
+        "_max_body",
         "_owner",
         "_parser",
         "_pending",
         "_sock",
+        "_stream_deadline",
+        "_timeout",
         "_url",
         "headers",
         "status",
@@ -121,7 +141,8 @@ class SyncHTTPResponse:
         url: str,
         body: bytes | None,
         pending: bytes,
-        idle: float | None,
+        timeout: Timeout,
+        max_body: int | None = None,
     ) -> None:
         self._owner = owner
         self._key = key
@@ -130,7 +151,9 @@ class SyncHTTPResponse:
         self._url = url
         self._body = body
         self._pending = pending
-        self._idle = idle
+        self._timeout = timeout
+        self._max_body = max_body
+        self._stream_deadline = _after(timeout.stream)
         self.status = parser.status
         self.headers = parser.headers
 
@@ -140,16 +163,22 @@ class SyncHTTPResponse:
             return self._body
         parts = [self._pending] if self._pending else []
         self._pending = b""
+        self._parser.max_body = self._max_body
+        if self._max_body is not None and self._parser.body_size > self._max_body:
+            self._drop()
+            raise APIResponseValidationError(
+                f"the answer is larger than {self._max_body} bytes ({self._url})"
+            )
         try:
-            for chunk in self._chunks(False):
+            for chunk in self._chunks(False, _after(self._timeout.read)):
                 parts.append(chunk)
         finally:
             self.close()
-        self._body = b"".join(parts)
+        self._body = parts[0] if len(parts) == 1 else b"".join(parts)
         return self._body
 
     def iter_chunks(self) -> Iterator[bytes]:
-        """The body as it arrives, in large pieces; each read waits at most the idle timeout."""
+        """The body as it arrives, in pieces of a bounded size."""
         if self._body is not None:
             if self._body:
                 yield self._body
@@ -158,22 +187,49 @@ class SyncHTTPResponse:
         if pending:
             self._pending = b""
             yield pending
-        yield from self._chunks(True)
+        yield from self._chunks(True, None)
 
-    def _chunks(self, streaming: bool) -> Iterator[bytes]:
+    def _chunks(self, streaming: bool, deadline: float | None) -> Iterator[bytes]:
         sock = self._sock
         parser = self._parser
         if sock is None or parser.done:
             self._finish()
             return
         url = self._url
+        idle = self._timeout.read
+        events = streaming and is_event_stream(self.headers)
+        # an event stream: the idle clock runs from the last event, not the last read
+        event_deadline = _after(idle) if events else None
+        stream_deadline = self._stream_deadline if streaming else None
+        tail = b""
+        phase = "idle" if streaming else "read"
         try:
-            sock.settimeout(self._idle)
             recv = sock.recv
             feed = parser.feed
             while True:
-                data = recv(_STREAM_RECV)
-                out = feed(data) if data else parser.feed_eof()
+                if parser.pending:
+                    out = feed(b"")
+                else:
+                    limit: float | None = None if events else idle
+                    phase = "idle" if streaming else "read"
+                    for when, name in (
+                        (deadline, "read"),
+                        (event_deadline, "idle"),
+                        (stream_deadline, "stream"),
+                    ):
+                        if when is not None:
+                            left = when - time.monotonic()
+                            if limit is None or left < limit:
+                                limit, phase = left, name
+                    if limit is not None and limit <= 0:
+                        raise TimeoutError
+                    sock.settimeout(limit)
+                    data = recv(_STREAM_RECV)
+                    out = feed(data) if data else parser.feed_eof()
+                if events and out:
+                    if event_deadline is not None and ends_event(tail, out):
+                        event_deadline = _after(idle)
+                    tail = out[-3:]
                 if parser.done:
                     self._finish()
                     if out:
@@ -181,6 +237,12 @@ class SyncHTTPResponse:
                     return
                 if out:
                     yield out
+        except TimeoutError as err:
+            self._drop()
+            raise timeout_error(phase, url, self._timeout) from err
+        except BodyTooLargeError as err:
+            self._drop()
+            raise APIResponseValidationError(f"{err} ({url})") from err
         except (OSError, ProtocolError) as err:
             self._drop()
             raise io_error(err, url, streaming=streaming) from err
@@ -343,12 +405,18 @@ class SyncHTTP:
         deadline: float | None,
     ) -> SyncHTTPResponse:
         url = target.url
-        parser = ResponseParser(request.method)
+        max_body = getattr(request, "max_body", None)
+        parser = ResponseParser(request.method, max_body=None if request.stream else max_body)
         read_limit = timeout.read
         got_bytes = False
         body = request.body
+        # the whole head (1xx answers included) arrives within ``read`` of sending
+        head_deadline = _after(read_limit)
+        if deadline is not None and (head_deadline is None or deadline < head_deadline):
+            head_deadline = deadline
+        phase = "head"
         try:
-            sock.settimeout(_limit(read_limit, deadline, url))
+            sock.settimeout(_limit(None, head_deadline, url))
             try:
                 sock.sendall(payload)
                 if body is not None and len(body) >= _BIG_BODY:
@@ -361,6 +429,7 @@ class SyncHTTP:
                 raise
             out = b""
             while True:
+                sock.settimeout(_limit(None, head_deadline, url))
                 data = sock.recv(_RECV)
                 if not data:
                     if reused and not got_bytes:
@@ -376,26 +445,35 @@ class SyncHTTP:
                     out = parser.feed(data)
                 if parser.head_done:
                     break
-                if deadline is not None:
-                    sock.settimeout(_limit(read_limit, deadline, url))
             if request.stream:
                 response = SyncHTTPResponse(
-                    self, target.key, sock, parser, url, None, out, read_limit
+                    self, target.key, sock, parser, url, None, out, timeout, max_body
                 )
                 if parser.done:
                     response._finish()
                 return response
+            phase = "read"
             parts = [out] if out else []
             while not parser.done:
-                if deadline is not None:
+                if parser.pending:
+                    out = parser.feed(b"")
+                else:
                     sock.settimeout(_limit(read_limit, deadline, url))
-                data = sock.recv(_RECV)
-                out = parser.feed(data) if data else parser.feed_eof()
+                    data = sock.recv(_RECV)
+                    out = parser.feed(data) if data else parser.feed_eof()
                 if out:
                     parts.append(out)
         except _Stale:
             _close(sock)
             raise
+        except TimeoutError as err:
+            _close(sock)
+            raise timeout_error(phase, url, timeout) from err
+        except BodyTooLargeError as err:
+            _close(sock)
+            raise APIResponseValidationError(
+                f"{err} ({url}); raise max_response_size to accept it"
+            ) from err
         except (OSError, ProtocolError, APIConnectionError) as err:
             _close(sock)
             raise io_error(err, url) from err
@@ -407,7 +485,8 @@ class SyncHTTP:
         else:
             _close(sock)
         body_bytes = parts[0] if len(parts) == 1 else b"".join(parts)
-        return SyncHTTPResponse(self, target.key, None, parser, url, body_bytes, b"", read_limit)
+        del parts
+        return SyncHTTPResponse(self, target.key, None, parser, url, body_bytes, b"", timeout)
 
 
 def _limit(read: float | None, deadline: float | None, url: str) -> float | None:
@@ -416,7 +495,7 @@ def _limit(read: float | None, deadline: float | None, url: str) -> float | None
         return read
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        raise APITimeoutError(f"reading the answer timed out ({url})", url=url, phase="read")
+        raise TimeoutError
     if read is None or remaining < read:
         return remaining
     return read

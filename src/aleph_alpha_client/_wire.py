@@ -12,9 +12,9 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
-from ._config import ClientConfig
+from ._config import ClientConfig, has_control
 from ._exceptions import (
     APIResponseValidationError,
     InvalidArgumentError,
@@ -144,7 +144,7 @@ def build_post(
     all_headers = dict(headers)
     all_headers["Content-Type"] = "application/json"
     all_headers["Accept"] = "text/event-stream" if stream else "application/json"
-    return HTTPRequest("POST", url, all_headers, body, stream)
+    return HTTPRequest("POST", url, all_headers, body, stream, config.max_response_size)
 
 
 def build_multipart_post(
@@ -155,13 +155,25 @@ def build_multipart_post(
     all_headers = dict(headers)
     all_headers["Content-Type"] = content_type
     all_headers["Accept"] = "application/json"
-    return HTTPRequest("POST", config.host + path + _query(config, False), all_headers, body, False)
+    return HTTPRequest(
+        "POST",
+        config.host + path + _query(config, False),
+        all_headers,
+        body,
+        False,
+        config.max_response_size,
+    )
 
 
 def build_get(config: ClientConfig, headers: Mapping[str, str], path: str) -> HTTPRequest:
     """A GET of an endpoint path."""
     return HTTPRequest(
-        "GET", config.host + path + _query(config, False), dict(headers), None, False
+        "GET",
+        config.host + path + _query(config, False),
+        dict(headers),
+        None,
+        False,
+        config.max_response_size,
     )
 
 
@@ -231,6 +243,9 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 
 
+_URL_SAFE = "/%:@!$&'()*+,;=-._~"
+
+
 def redirect(request: HTTPRequest, status: int, headers: Mapping[str, str]) -> HTTPRequest | None:
     """The request to send after a redirect, or None when ``status`` is not one.
 
@@ -242,6 +257,12 @@ def redirect(request: HTTPRequest, status: int, headers: Mapping[str, str]) -> H
     location = headers.get("location")
     if not location:
         return None
+    if has_control(location):
+        # urlsplit would drop CR, LF and TAB and follow what is left
+        raise APIResponseValidationError(
+            f"the server redirected to an invalid URL {location[:200]!r}: control characters",
+            status_code=status,
+        )
     try:
         url = urljoin(request.url, location)
         old, new = urlsplit(request.url), urlsplit(url)
@@ -253,6 +274,23 @@ def redirect(request: HTTPRequest, status: int, headers: Mapping[str, str]) -> H
         ) from None
     if new.scheme not in ("http", "https"):
         return None
+    problem = None
+    if not new.hostname:
+        problem = "no host"
+    elif not new.netloc.isascii():
+        problem = "a host name that is not ASCII"
+    elif "@" in new.netloc:
+        problem = "credentials in the URL"
+    if problem is not None:
+        raise APIResponseValidationError(
+            f"the server redirected to an invalid URL {location[:200]!r}: {problem}",
+            status_code=status,
+        )
+    if not url.isascii() or " " in url:
+        # as browsers do: non-ASCII and spaces are sent as UTF-8 percent-escapes
+        url = new._replace(
+            path=quote(new.path, safe=_URL_SAFE), query=quote(new.query, safe=_URL_SAFE + "?")
+        ).geturl()
     new_headers = dict(request.headers)
     if (old.scheme, old.hostname, old_port) != (new.scheme, new.hostname, new_port):
         for key in list(new_headers):
@@ -264,7 +302,7 @@ def redirect(request: HTTPRequest, status: int, headers: Mapping[str, str]) -> H
         for key in list(new_headers):
             if key.lower() == "content-type":
                 del new_headers[key]
-    return HTTPRequest(method, url, new_headers, body, request.stream)
+    return HTTPRequest(method, url, new_headers, body, request.stream, request.max_body)
 
 
 def redirect_error(status: int, headers: Mapping[str, str], url: str) -> APIResponseValidationError:

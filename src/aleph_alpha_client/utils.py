@@ -34,15 +34,29 @@ def _download(url: str, timeout: float | None = DEFAULT_DOWNLOAD_TIMEOUT) -> byt
         raise InvalidArgumentTypeError(f"url must be a str, got {type(url).__name__}")
     from urllib.parse import urlsplit
 
-    from ._config import Timeout
+    from ._config import Timeout, has_control, safe_url
     from ._request import HTTPRequest
     from ._transport import SyncTransport
     from ._wire import MAX_REDIRECTS, redirect
     from .version import user_agent_headers
 
+    if has_control(url):
+        # urlsplit would silently drop CR, LF and TAB: refuse instead
+        raise InvalidArgumentError(
+            "url: must not contain control characters (CR, LF, TAB, NUL, ...), got "
+            f"{safe_url(url)!r}"
+        )
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidArgumentError(f"url must be an http(s) URL, got {url!r}")
+        raise InvalidArgumentError(f"url must be an http(s) URL, got {safe_url(url)!r}")
+    if not url.isascii() or " " in url:
+        from urllib.parse import quote
+
+        # non-ASCII goes out as UTF-8 percent-escapes, never as raw bytes
+        url = parts._replace(
+            path=quote(parts.path, safe="/%:@!$&'()*+,;=-._~"),
+            query=quote(parts.query, safe="/%:@!$&'()*+,;=-._~?"),
+        ).geturl()
     limits = Timeout.coerce(timeout, "timeout")
     request = HTTPRequest("GET", url, {**user_agent_headers(), "Accept-Encoding": "gzip, deflate"})
     transport = SyncTransport(pool_size=1, verify_ssl=True, host=url)
