@@ -33,6 +33,7 @@ CORE = {
     "_base",
     "_tracing",
     "_mocks",
+    "_hooks",
     "_multipart",
     "_raw",
     "_validation",

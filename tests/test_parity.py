@@ -172,8 +172,12 @@ def test_constructors_take_the_same_options_with_the_same_defaults() -> None:
     # the official one (10 connections sync, 100 async), the other name defaults to "unset".
     for name in set(sync_params) - {"pool_size", "limit"}:
         assert sync_params[name].default == async_params[name].default, name
-        if name != "transport":  # a sync protocol for Client, an async one for AsyncClient
+        # a sync protocol for Client, an async one for AsyncClient; a token callable may be
+        # async on AsyncClient only
+        if name not in ("transport", "token"):
             assert sync_params[name].annotation == async_params[name].annotation, name
+    assert sync_params["token"].annotation == "str | Callable[[], str] | None"
+    assert async_params["token"].annotation == "str | Callable[[], str | Awaitable[str]] | None"
     assert sync_params["transport"].annotation == "SyncTransportProtocol | None"
     assert async_params["transport"].annotation == "AsyncTransportProtocol | None"
     assert sync_params["pool_size"].default == 10

@@ -41,6 +41,7 @@ from ._exceptions import (
     UnknownStatusError,
     UnprocessableEntityError,
 )
+from ._hooks import RequestEvent, ResponseEvent
 from ._raw import RawResponse
 from ._streaming import AsyncStream, Stream
 from .chat import (
@@ -206,11 +207,13 @@ __all__ = [
     "RateLimitError",
     "RawResponse",
     "ReasoningChunk",
+    "RequestEvent",
     "RequestTimeoutError",
     "RerankRequest",
     "RerankResponse",
     "RerankResult",
     "RerankUsage",
+    "ResponseEvent",
     "Role",
     "SemanticEmbeddingRequest",
     "SemanticEmbeddingResponse",

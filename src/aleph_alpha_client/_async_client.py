@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from . import _endpoints as ep
 from . import _tracing
-from ._attempt import AttemptDriver, Done, Raise, Read, Send, Sleep, Step
+from ._attempt import AttemptDriver, Done, Raise, Read, Refresh, Send, Sleep, Step
 from ._base import BaseClient, check_version, make_progress_bar, make_tokenizer
 from ._config import (
     DEFAULT_MAX_EVENT_SIZE,
@@ -24,6 +25,11 @@ from ._exceptions import (
     APIStatusError,
     IncompleteStreamError,
     StreamEventError,
+)
+from ._hooks import (
+    ask_token_async,
+    run_request_hooks_async,
+    run_response_hooks_async,
 )
 from ._mocks import async_route
 from ._raw import AsyncWithRawResponse, finish
@@ -80,6 +86,9 @@ from .transport import AsyncTransportProtocol
 
 __all__ = ["AsyncClient"]
 
+#: Guards the first creation of a client's transport (loops in several threads).
+_TRANSPORT_LOCK = threading.Lock()
+
 R = TypeVar("R")
 ItemT = TypeVar("ItemT")
 ChatStreamItem = (
@@ -93,11 +102,17 @@ class AsyncClient(BaseClient):
     It can be built outside a running event loop; use ``async with AsyncClient(...)`` (it can
     be entered again after it was left) or ``await client.close()``. Constructing a client
     does no network I/O. ``ssl_context=`` and ``cert=`` (keyword-only) as on :class:`Client`.
+    One client may serve several event loops in several threads at
+    once (each loop gets its own connections).
+
+    ``token`` may be a plain or ``async`` function returning the token, asked before each
+    request and once more after a 401; ``default_headers`` and ``event_hooks`` (plain or
+    ``async`` functions) as on :class:`Client`.
     """
 
     def __init__(
         self,
-        token: str | None = None,
+        token: str | Callable[[], str | Awaitable[str]] | None = None,
         host: str | None = None,
         limit: int = 100,
         hosting: str | None = None,
@@ -117,6 +132,8 @@ class AsyncClient(BaseClient):
         http_client: Any = None,
         ssl_context: ssl.SSLContext | None = None,
         cert: str | os.PathLike[str] | tuple[Any, Any] | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        event_hooks: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
     ) -> None:
         self._setup(
             make_config(
@@ -131,6 +148,9 @@ class AsyncClient(BaseClient):
                 max_retry_after=max_retry_after,
                 retry_read_timeouts=retry_read_timeouts,
                 max_event_size=max_event_size,
+                default_headers=default_headers,
+                event_hooks=event_hooks,
+                sync=False,
                 stream_timeout=stream_timeout,
                 max_response_size=max_response_size,
             )
@@ -153,14 +173,18 @@ class AsyncClient(BaseClient):
             return self._mock_transport(route)
         transport = self._transport_box[0]
         if transport is None:
-            transport = AsyncTransport(
-                limit=self._limit,
-                verify_ssl=self._config.verify_ssl,
-                host=self._config.host,
-                ssl_context=self._ssl_context,
-                cert=self._cert,
-            )
-            self._transport_box[0] = transport
+            # threads running their own loops may make their first call at once
+            with _TRANSPORT_LOCK:
+                transport = self._transport_box[0]
+                if transport is None:
+                    transport = AsyncTransport(
+                        limit=self._limit,
+                        verify_ssl=self._config.verify_ssl,
+                        host=self._config.host,
+                        ssl_context=self._ssl_context,
+                        cert=self._cert,
+                    )
+                    self._transport_box[0] = transport
         return transport
 
     def _mock_transport(self, route: str) -> Any:
@@ -169,13 +193,16 @@ class AsyncClient(BaseClient):
             from ._compat_transport import AiohttpTransport, AsyncHttpxTransport, ThreadedTransport
 
             verify = self._config.verify_ssl
-            if route == "aiohttp":
-                transport = AiohttpTransport(verify_ssl=verify, limit=self._limit)
-            elif route == "httpx":
-                transport = AsyncHttpxTransport(verify_ssl=verify)
-            else:
-                transport = ThreadedTransport(verify_ssl=verify, pool_size=self._limit)
-            self._mock_transports[route] = transport
+            with _TRANSPORT_LOCK:
+                transport = self._mock_transports.get(route)
+                if transport is None:
+                    if route == "aiohttp":
+                        transport = AiohttpTransport(verify_ssl=verify, limit=self._limit)
+                    elif route == "httpx":
+                        transport = AsyncHttpxTransport(verify_ssl=verify)
+                    else:
+                        transport = ThreadedTransport(verify_ssl=verify, pool_size=self._limit)
+                    self._mock_transports[route] = transport
         return transport
 
     async def _send(self, request: HTTPRequest, attempt: int = 0) -> tuple[AsyncResponse, int]:
@@ -184,22 +211,36 @@ class AsyncClient(BaseClient):
         return await self._drive(driver), driver.attempt
 
     async def _drive(self, driver: AttemptDriver[AsyncResponse]) -> AsyncResponse:
-        """Do what the attempt machine says (send, read, sleep) until it is done or raises."""
-        transport, timeout = self._transport(), self._config.timeout
+        """Do what the attempt machine says (send, read, sleep) until it is done or raises.
+
+        A token callable is asked first (and once more when the machine asks for a refresh
+        after a 401); event hooks are called around each attempt.
+        """
+        config = self._config
+        transport, timeout = self._transport(), config.timeout
+        provider, hooks = config.token_provider, config.hooks
+        if provider is not None:
+            driver.authorize(await ask_token_async(provider))
         step: Step[AsyncResponse] = driver.start()
         while True:
             if isinstance(step, Send):
+                if hooks is not None:
+                    event = await run_request_hooks_async(hooks, step.request, driver.attempt)
                 try:
                     response = await transport.send(step.request, timeout)
                 except APIConnectionError as err:
                     step = driver.failed(err)
                 else:
+                    if hooks is not None:
+                        await run_response_hooks_async(hooks, response, event)
                     step = driver.received(response)
             elif isinstance(step, Read):
                 step = driver.read(step.response, await step.response.read())
             elif isinstance(step, Sleep):
                 await asyncio.sleep(step.seconds)
                 step = driver.start()
+            elif isinstance(step, Refresh):
+                step = driver.refreshed(await ask_token_async(provider))
             elif isinstance(step, Done):
                 return step.response
             else:
@@ -296,7 +337,11 @@ class AsyncClient(BaseClient):
             self._transport_box[0] = None
             await transport.close()
         for route in list(self._mock_transports):
-            await self._mock_transports.pop(route).close()
+            mock_transport = self._mock_transports[route]
+            # one that serves several loops stays: it closes only this loop's part
+            if not getattr(mock_transport, "per_loop", False):
+                self._mock_transports.pop(route, None)
+            await mock_transport.close()
         if self._user_transport is not None:
             await self._user_transport.close()
 

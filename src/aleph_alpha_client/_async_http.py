@@ -523,6 +523,7 @@ class AsyncHTTP:
         self._idle: dict[_Key, list[_Conn]] = {}
         self._all: set[_Conn] = set()
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._retired = False
 
     # -------------------------------------------------------------- pool
 
@@ -533,6 +534,18 @@ class AsyncHTTP:
                 self._drop_all()
             self._loop = loop
         return loop
+
+    def drop_all(self) -> None:
+        """Close every connection now, in flight or idle (from this pool's loop, or after
+        the loop has ended)."""
+        self._drop_all()
+
+    def retire(self) -> None:
+        """Close the idle connections; those in flight close when their answer is done."""
+        self._retired = True
+        for idle in self._idle.values():
+            while idle:
+                self._discard(idle.pop())
 
     def _drop_all(self) -> None:
         conns, self._all = self._all, set()
@@ -566,6 +579,7 @@ class AsyncHTTP:
         if (
             conn.dead
             or conn.closed
+            or self._retired
             or parser is None
             or not parser.keep_alive
             or not parser.done

@@ -12,6 +12,8 @@ It decides everything between "the user called a method" and "here is a response
         a redirect that is not followed    ──> Raise(APIResponseValidationError)
         status >= 400                      ──> Read(response)
     Read ──body──> read(response, body)    ──> Sleep (a retried status) | Raise(its typed error)
+                                               | Refresh (a 401, once, with a token callable)
+    Refresh ──a fresh token──> refreshed(token) ──> Send(request with it)
     Sleep ──slept──> start()               ──> Send(request) again
     Done, a stream that failed before its first token ──> stream_failed(error, started)
                                            ──> Sleep (then start() anew) | Raise(error)
@@ -19,7 +21,9 @@ It decides everything between "the user called a method" and "here is a response
 Responses the machine will not hand back (a redirect, one it raises for) are closed by it:
 ``close()`` never blocks on any transport. Whether and how long to wait is the pure policy of
 :mod:`._retry`; what a redirect becomes and which error a status is come from :mod:`._wire`.
-Before each attempt :func:`._tracing.on_attempt` records it on the call's span.
+Before each attempt :func:`._tracing.on_attempt` records it on the call's span. With a token
+callable the shell asks it before driving and hands the token to :meth:`AttemptDriver.authorize`,
+which allows one :class:`Refresh` after a 401 to a request that carried the token.
 """
 
 from __future__ import annotations
@@ -30,12 +34,13 @@ from typing import Generic, Protocol, TypeVar, Union
 
 from . import _tracing
 from ._exceptions import APIConnectionError, IncompleteStreamError, StreamEventError
+from ._hooks import needs_token_refresh
 from ._raw import request_id_of
 from ._request import HTTPRequest, redact_headers
 from ._retry import RetryPolicy
-from ._wire import MAX_REDIRECTS, error_for_status, redirect, redirect_error
+from ._wire import MAX_REDIRECTS, error_for_status, redirect, redirect_error, with_token
 
-__all__ = ["AttemptDriver", "Done", "Raise", "Read", "Send", "Sleep", "Step"]
+__all__ = ["AttemptDriver", "Done", "Raise", "Read", "Refresh", "Send", "Sleep", "Step"]
 
 logger = logging.getLogger("aleph_alpha_client")
 
@@ -108,8 +113,14 @@ class Raise:
         self.error = error
 
 
+class Refresh:
+    """A 401: ask the token callable once more and report ``refreshed(token)``."""
+
+    __slots__ = ()
+
+
 #: What the machine asks the shell to do next.
-Step = Union[Send, Read[ResponseT], Sleep, Done[ResponseT], Raise]
+Step = Union[Send, Read[ResponseT], Sleep, Done[ResponseT], Raise, Refresh]
 
 
 class AttemptDriver(Generic[ResponseT]):
@@ -119,7 +130,7 @@ class AttemptDriver(Generic[ResponseT]):
     is sent again keeps counting, so ``max_retries`` bounds all its attempts together.
     """
 
-    __slots__ = ("_headers", "_origin", "_redirects", "attempt", "policy", "request")
+    __slots__ = ("_headers", "_origin", "_redirects", "_refresh", "attempt", "policy", "request")
 
     def __init__(self, request: HTTPRequest, policy: RetryPolicy, attempt: int = 0) -> None:
         self._origin = request
@@ -128,6 +139,17 @@ class AttemptDriver(Generic[ResponseT]):
         self.attempt = attempt
         self._redirects = 0
         self._headers: Mapping[str, str] | None = None  # of the last response (for logs)
+        self._refresh = False
+
+    def authorize(self, token: str) -> None:
+        """Put a token callable's token on the request; one refresh after a 401 is allowed."""
+        with_token(self.request, token)
+        self._refresh = True
+
+    def refreshed(self, token: str) -> Send:
+        """The token callable's fresh token: send the request once more with it."""
+        with_token(self.request, token)
+        return self.start()
 
     def start(self) -> Send:
         """The next attempt: send the current request."""
@@ -184,9 +206,18 @@ class AttemptDriver(Generic[ResponseT]):
         self._redirects += 1
         return self.start()
 
-    def read(self, response: ResponseT, body: bytes) -> Sleep | Raise:
-        """The body of an error status: wait and retry, or raise the status's typed error."""
+    def read(self, response: ResponseT, body: bytes) -> Sleep | Raise | Refresh:
+        """The body of an error status: wait and retry, or raise the status's typed error; a
+        401 asks for a fresh token once (with a token callable)."""
         status, headers = response.status, response.headers
+        if self._refresh and needs_token_refresh(self.request, status):
+            self._refresh = False  # one fresh token per request, then the 401 is raised
+            logger.info(
+                "%s %s -> 401; asking the token callable again",
+                self.request.method,
+                self.request.url,
+            )
+            return Refresh()
         delay = self.policy.delay_for_status(self.attempt, status, headers)
         if delay is None:
             return Raise(error_for_status(status, headers, body, self.request.url))

@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import os
 import weakref
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from ._config import (
@@ -21,6 +22,7 @@ from ._exceptions import (
     InvalidArgumentTypeError,
     MissingDependencyError,
 )
+from ._hooks import check_headers, check_query, merge_headers, merge_query
 from ._request import HTTPRequest
 from ._validation import check_hosting, check_max_retry_after, check_retries, check_tags
 from ._wire import base_headers, build_get, build_multipart_post
@@ -95,9 +97,11 @@ class BaseClient:
         return self._config.hosting
 
     @property
-    def token(self) -> str:
-        """The API token (never shown in repr, errors or logs)."""
-        return self._config.token
+    def token(self) -> Any:
+        """The API token, or the token callable when one was given (never shown in repr,
+        errors or logs)."""
+        provider = self._config.token_provider
+        return self._config.token if provider is None else provider
 
     @property
     def nice(self) -> bool:
@@ -140,11 +144,15 @@ class BaseClient:
         tags: list[str] | None = _UNSET,
         nice: bool | None = None,
         stream_timeout: float | None = _UNSET,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int | float | bool] | None = None,
     ) -> _Self:
         """A copy with other options that shares this client's connection pool.
 
         ``client.with_options(max_retries=0, timeout=5).chat(...)`` overrides for one call;
-        ``stream_timeout`` bounds a whole stream (``None``: no bound).
+        ``stream_timeout`` bounds a whole stream (``None``: no bound). ``extra_headers`` are
+        sent with every request of the copy, on top of (and replacing, name by name)
+        ``default_headers``; ``extra_query`` parameters are added to every URL.
         """
         config = self._config
         retry = config.retry
@@ -176,6 +184,14 @@ class BaseClient:
             changes["tags"] = check_tags(tags)
         if nice is not None:
             changes["nice"] = bool(nice)
+        if extra_headers is not None:
+            changes["extra_headers"] = merge_headers(
+                config.extra_headers, check_headers(extra_headers, "extra_headers")
+            )
+        if extra_query is not None:
+            changes["extra_query"] = merge_query(
+                config.extra_query, check_query(extra_query, "extra_query")
+            )
         clone = copy.copy(self)
         clone._setup(config.with_changes(**changes))
         return clone

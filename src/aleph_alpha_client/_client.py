@@ -6,12 +6,12 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from . import _endpoints as ep
 from . import _tracing
-from ._attempt import AttemptDriver, Done, Raise, Read, Send, Sleep, Step
+from ._attempt import AttemptDriver, Done, Raise, Read, Refresh, Send, Sleep, Step
 from ._base import BaseClient, check_version, make_progress_bar, make_tokenizer
 from ._config import (
     DEFAULT_MAX_EVENT_SIZE,
@@ -25,6 +25,11 @@ from ._exceptions import (
     APIStatusError,
     IncompleteStreamError,
     StreamEventError,
+)
+from ._hooks import (
+    ask_token_sync,
+    run_request_hooks_sync,
+    run_response_hooks_sync,
 )
 from ._mocks import sync_route
 from ._raw import WithRawResponse, finish
@@ -103,11 +108,16 @@ class Client(BaseClient):
     ``ssl.SSLContext``, e.g. trusting a private CA) or ``cert=`` (a client certificate for
     mTLS: a PEM path or ``(cert, key)``). Proxies come from ``HTTP(S)_PROXY`` / ``ALL_PROXY`` /
     ``NO_PROXY``. See docs/deployment.md.
+
+    Beyond the official arguments (keyword-only): ``token`` may be a function returning the
+    token, asked before each request and once more after a 401; ``default_headers`` go out
+    with every request; ``event_hooks={"request": [f], "response": [g]}`` are called around
+    every attempt with read-only views (see docs/deployment.md).
     """
 
     def __init__(
         self,
-        token: str | None = None,
+        token: str | Callable[[], str] | None = None,
         host: str | None = None,
         hosting: str | None = None,
         request_timeout_seconds: Timeout | float | None = DEFAULT_REQUEST_TIMEOUT,
@@ -127,6 +137,8 @@ class Client(BaseClient):
         http_client: Any = None,
         ssl_context: ssl.SSLContext | None = None,
         cert: str | os.PathLike[str] | tuple[Any, Any] | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        event_hooks: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
     ) -> None:
         self._setup(
             make_config(
@@ -141,6 +153,9 @@ class Client(BaseClient):
                 max_retry_after=max_retry_after,
                 retry_read_timeouts=retry_read_timeouts,
                 max_event_size=max_event_size,
+                default_headers=default_headers,
+                event_hooks=event_hooks,
+                sync=True,
                 stream_timeout=stream_timeout,
                 max_response_size=max_response_size,
             )
@@ -203,22 +218,36 @@ class Client(BaseClient):
         return self._drive(driver), driver.attempt
 
     def _drive(self, driver: AttemptDriver[SyncResponse]) -> SyncResponse:
-        """Do what the attempt machine says (send, read, sleep) until it is done or raises."""
-        transport, timeout = self._transport(), self._config.timeout
+        """Do what the attempt machine says (send, read, sleep) until it is done or raises.
+
+        A token callable is asked first (and once more when the machine asks for a refresh
+        after a 401); event hooks are called around each attempt.
+        """
+        config = self._config
+        transport, timeout = self._transport(), config.timeout
+        provider, hooks = config.token_provider, config.hooks
+        if provider is not None:
+            driver.authorize(ask_token_sync(provider))
         step: Step[SyncResponse] = driver.start()
         while True:
             if isinstance(step, Send):
+                if hooks is not None:
+                    event = run_request_hooks_sync(hooks, step.request, driver.attempt)
                 try:
                     response = transport.send(step.request, timeout)
                 except APIConnectionError as err:
                     step = driver.failed(err)
                 else:
+                    if hooks is not None:
+                        run_response_hooks_sync(hooks, response, event)
                     step = driver.received(response)
             elif isinstance(step, Read):
                 step = driver.read(step.response, step.response.read())
             elif isinstance(step, Sleep):
                 time.sleep(step.seconds)
                 step = driver.start()
+            elif isinstance(step, Refresh):
+                step = driver.refreshed(ask_token_sync(provider))
             elif isinstance(step, Done):
                 return step.response
             else:

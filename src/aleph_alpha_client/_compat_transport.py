@@ -249,24 +249,37 @@ class _AiohttpResponse:
 
 
 class AiohttpTransport:
-    """An async transport over an ``aiohttp.ClientSession`` (used while aiohttp is mocked)."""
+    """An async transport over ``aiohttp`` (used while aiohttp is mocked): one
+    ``ClientSession`` per event loop, so loops in several threads can share it."""
+
+    #: ``close()`` closes the calling loop's session only; the transport stays usable.
+    per_loop = True
 
     def __init__(self, *, verify_ssl: bool = True, limit: int = 100) -> None:
+        import threading
+
         _import("aiohttp", "aiohttp", "sending through a mocked aiohttp")
         self._verify = verify_ssl
         self._limit = limit
-        self._session: Any = None
-        self._loop: Any = None
+        self._sessions: dict[asyncio.AbstractEventLoop, Any] = {}
+        self._lock = threading.Lock()
 
     def _get_session(self) -> Any:
-        import aiohttp
-
         loop = asyncio.get_running_loop()
-        if self._session is None or self._session.closed or self._loop is not loop:
-            connector = aiohttp.TCPConnector(limit=self._limit, ssl=True if self._verify else False)
-            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
-            self._loop = loop
-        return self._session
+        session = self._sessions.get(loop)
+        if session is None or session.closed:
+            import aiohttp
+
+            with self._lock:
+                # a loop that has ended can no longer close its session: forget it
+                for ended in [other for other in self._sessions if other.is_closed()]:
+                    del self._sessions[ended]
+                connector = aiohttp.TCPConnector(
+                    limit=self._limit, ssl=True if self._verify else False
+                )
+                session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+                self._sessions[loop] = session
+        return session
 
     async def send(self, request: HTTPRequest, timeout: Timeout) -> _AiohttpResponse:
         """Send one attempt; raise only our typed errors."""
@@ -302,10 +315,15 @@ class AiohttpTransport:
         return _AiohttpResponse(response, request.url, content)
 
     async def close(self) -> None:
-        """Close the session."""
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
+        """Close this loop's session; another loop's stays open for its requests in flight
+        until that loop closes the client (a loop that has ended is forgotten)."""
+        running = asyncio.get_running_loop()
+        with self._lock:
+            session = self._sessions.pop(running, None)
+            for ended in [other for other in self._sessions if other.is_closed()]:
+                del self._sessions[ended]
+        if session is not None and not session.closed:
+            await session.close()
 
 
 # --------------------------------------------------------------------------------- httpx

@@ -20,6 +20,7 @@ from typing import Any, Union
 from urllib.parse import quote, urlsplit
 
 from ._exceptions import AlephAlphaError, InvalidArgumentError, InvalidArgumentTypeError
+from ._hooks import check_event_hooks, check_headers, is_async_callable
 from ._request import DEFAULT_MAX_RESPONSE_SIZE, redact_headers
 from ._retry import RetryPolicy
 from ._sse import DEFAULT_MAX_EVENT_SIZE
@@ -127,6 +128,12 @@ class ClientConfig:
     max_event_size: int = DEFAULT_MAX_EVENT_SIZE
     max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE
     extra_headers: tuple[tuple[str, str], ...] = ()
+    #: Query parameters added to every URL (``with_options(extra_query=...)``).
+    extra_query: tuple[tuple[str, str], ...] = ()
+    #: A token callable, asked before each request (then ``token`` is ``""``).
+    token_provider: Any = field(default=None, repr=False, compare=False)
+    #: The checked ``event_hooks`` (an ``EventHooks``), or None.
+    hooks: Any = field(default=None, repr=False, compare=False)
 
     def url(self, path: str) -> str:
         """The URL of an endpoint path."""
@@ -207,12 +214,24 @@ def path_segment(value: str) -> str:
     return segment
 
 
-def resolve_token(token: str | None) -> str:
-    """The token from the argument, ``ALEPH_ALPHA_API_KEY`` or ``AA_TOKEN``.
+def resolve_token(token: Any, *, sync: bool = True) -> tuple[str, Any]:
+    """The token from the argument, ``ALEPH_ALPHA_API_KEY`` or ``AA_TOKEN``, and the token
+    callable when ``token`` is one (never called here).
 
     An empty string passed explicitly is kept, as the official client keeps it (it is sent as
     ``Authorization: Bearer `` and the API answers 401).
     """
+    if callable(token) and not isinstance(token, str):
+        if sync and is_async_callable(token):
+            raise InvalidArgumentTypeError(
+                "token: Client takes a plain function returning the token; "
+                "an async one needs AsyncClient"
+            )
+        return "", token
+    return _static_token(token), None
+
+
+def _static_token(token: str | None) -> str:
     if token is None:
         token = os.environ.get("ALEPH_ALPHA_API_KEY") or os.environ.get("AA_TOKEN")
     if token is None:
@@ -255,7 +274,7 @@ def check_max_response_size(value: Any) -> int:
 
 def make_config(
     *,
-    token: str | None,
+    token: Any,
     host: str | None,
     hosting: str | None,
     request_timeout_seconds: Union[Timeout, float, int, None],
@@ -266,11 +285,17 @@ def make_config(
     max_retry_after: float,
     retry_read_timeouts: bool,
     max_event_size: int,
+    default_headers: Any = None,
+    event_hooks: Any = None,
+    sync: bool = True,
     stream_timeout: float | None = None,
     max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
 ) -> ClientConfig:
     """Validate constructor arguments and build the config (no I/O)."""
     setup_logging_from_env()
+    static_token, token_provider = resolve_token(token, sync=sync)
+    extra_headers = check_headers(default_headers, "default_headers")
+    hooks = check_event_hooks(event_hooks, sync=sync)
     if host is None:
         host = os.environ.get("ALEPH_ALPHA_BASE_URL") or DEFAULT_HOST
     check_retries("total_retries", total_retries)
@@ -286,7 +311,7 @@ def make_config(
             stacklevel=3,
         )
     return ClientConfig(
-        token=resolve_token(token),
+        token=static_token,
         host=_normalise_host(host),
         hosting=check_hosting(hosting),
         tags=check_tags(tags),
@@ -299,6 +324,9 @@ def make_config(
         ),
         verify_ssl=bool(verify_ssl),
         max_event_size=max_event_size,
+        extra_headers=extra_headers,
+        token_provider=token_provider,
+        hooks=hooks,
         max_response_size=check_max_response_size(max_response_size),
     )
 

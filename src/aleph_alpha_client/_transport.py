@@ -11,9 +11,10 @@ the core do that.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._config import Timeout
@@ -114,15 +115,14 @@ class SyncTransport:
 
 
 class AsyncTransport:
-    """A connection pool bound to the running event loop.
+    """Connection pools, one per event loop, shared by a client and its ``with_options`` copies.
 
-    It can be built outside a loop, closed, and used again afterwards; connections made in a
-    loop that has ended are dropped, and a transport dropped without ``close()`` closes its
-    sockets when it is garbage-collected. ``await send(request, timeout)`` sends one attempt
-    and raises only our typed errors (the pool's own coroutine method, bound once).
+    Each event loop that sends through it gets its own pool, so one ``AsyncClient`` can serve
+    several loops in several threads at once: a connection is only ever touched by the loop
+    (and thread) that opened it. The pool of a loop that has ended is dropped at the next
+    call. It can be built outside a loop, closed, and used again afterwards; a transport
+    dropped without ``close()`` closes its sockets when it is garbage-collected.
     """
-
-    send: Callable[[HTTPRequest, Timeout], Awaitable[AsyncResponse]]
 
     def __init__(
         self,
@@ -133,20 +133,61 @@ class AsyncTransport:
         ssl_context: ssl.SSLContext | None = None,
         cert: tuple[str, str | None] | None = None,
     ) -> None:
+        import threading
+
+        #: What each loop's pool is built with.
+        self._options: dict[str, Any] = {
+            "limit": limit,
+            "verify_ssl": verify_ssl,
+            "proxy": _proxy_rules(),
+            "ssl_context": ssl_context,
+            "cert": cert,
+        }
+        self._pools: dict[asyncio.AbstractEventLoop, AsyncHTTP] = {}
+        self._lock = threading.Lock()
+
+    def _pool(self) -> AsyncHTTP:
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None:
+            pool = self._new_pool(loop)
+        return pool
+
+    def _new_pool(self, loop: asyncio.AbstractEventLoop) -> AsyncHTTP:
         from ._async_http import AsyncHTTP
 
-        self._http: AsyncHTTP = AsyncHTTP(
-            limit=limit,
-            verify_ssl=verify_ssl,
-            proxy=_proxy_rules(),
-            ssl_context=ssl_context,
-            cert=cert,
-        )
-        self.send = self._http.send
+        with self._lock:
+            pool = self._pools.get(loop)
+            if pool is None:
+                # the pools of loops that have ended: their sockets are closed right away
+                for ended in [other for other in self._pools if other.is_closed()]:
+                    self._pools.pop(ended).drop_all()
+                pool = AsyncHTTP(**self._options)
+                self._pools[loop] = pool
+        return pool
+
+    async def send(self, request: HTTPRequest, timeout: Timeout) -> AsyncResponse:
+        """Send one attempt over the running loop's pool; raise only our typed errors."""
+        return await self._pool().send(request, timeout)
 
     async def close(self) -> None:
-        """Close every connection."""
-        await self._http.close()
+        """Close the connections of every loop's pool.
+
+        The running loop's connections are closed at once. Another loop that is still
+        running closes its idle connections in its own thread, and its requests in flight
+        finish undisturbed (their connections are not pooled again).
+        """
+        running = asyncio.get_running_loop()
+        with self._lock:
+            pools, self._pools = self._pools, {}
+        for loop, pool in pools.items():
+            if loop is running or loop.is_closed():
+                pool.drop_all()
+                continue
+            try:
+                loop.call_soon_threadsafe(pool.retire)
+            except RuntimeError:  # that loop closed meanwhile
+                pool.drop_all()
 
 
 def check_transport(transport: Any, http_client: Any, *, sync: bool) -> Any:

@@ -44,14 +44,32 @@ _PARSE_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError)
 
 
 def base_headers(config: ClientConfig) -> dict[str, str]:
-    """The headers every request carries (the token is only ever here)."""
-    headers = {
-        "Authorization": f"Bearer {config.token}",
-        "Accept-Encoding": "gzip, deflate",
-        **user_agent_headers(),
-    }
-    headers.update(config.extra_headers)
+    """The headers every request carries (a static token is only ever here; a token
+    callable's token is added per request by :func:`with_token`)."""
+    headers = {"Accept-Encoding": "gzip, deflate", **user_agent_headers()}
+    if config.token_provider is None:
+        headers = {"Authorization": f"Bearer {config.token}", **headers}
+    for name, value in config.extra_headers:
+        low = name.lower()
+        for key in [key for key in headers if key.lower() == low]:
+            del headers[key]
+        headers[name] = value
     return headers
+
+
+def with_token(request: HTTPRequest, token: str) -> None:
+    """Put a token callable's token on ``request`` (in place)."""
+    request.headers["Authorization"] = f"Bearer {token}"
+
+
+def _query(config: ClientConfig, nice: bool) -> str:
+    if not config.extra_query and not nice:
+        return ""
+    from urllib.parse import urlencode
+
+    pairs = [("nice", "true")] if nice else []
+    pairs.extend(config.extra_query)
+    return "?" + urlencode(pairs)
 
 
 def _validate(request: Any) -> None:
@@ -122,9 +140,7 @@ def build_post(
         ) from None
     except TypeError as err:
         raise InvalidArgumentTypeError(f"request: cannot be sent as JSON: {err}") from None
-    url = config.host + path
-    if config.nice:
-        url += "?nice=true"
+    url = config.host + path + _query(config, config.nice)
     all_headers = dict(headers)
     all_headers["Content-Type"] = "application/json"
     all_headers["Accept"] = "text/event-stream" if stream else "application/json"
@@ -140,14 +156,24 @@ def build_multipart_post(
     all_headers["Content-Type"] = content_type
     all_headers["Accept"] = "application/json"
     return HTTPRequest(
-        "POST", config.host + path, all_headers, body, False, config.max_response_size
+        "POST",
+        config.host + path + _query(config, False),
+        all_headers,
+        body,
+        False,
+        config.max_response_size,
     )
 
 
 def build_get(config: ClientConfig, headers: Mapping[str, str], path: str) -> HTTPRequest:
     """A GET of an endpoint path."""
     return HTTPRequest(
-        "GET", config.host + path, dict(headers), None, False, config.max_response_size
+        "GET",
+        config.host + path + _query(config, False),
+        dict(headers),
+        None,
+        False,
+        config.max_response_size,
     )
 
 
