@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any, Optional
 
@@ -179,3 +180,46 @@ def test_parsed_over_the_emulator(aleph_alpha_emulator: Emulator, mode: str) -> 
     )
     response = run_client(mode, aleph_alpha_emulator.url, lambda c: c.chat(strict, MODEL))
     assert isinstance(response.parsed(City), City)
+
+
+def test_parsed_null_means_the_default_of_a_strict_schema() -> None:
+    # strict mode makes optional fields nullable: null stands for the default
+    class Town(pydantic.BaseModel):
+        name: str
+        size: int = 1
+        mayor: Optional[str] = None
+
+    town = answer('{"name": "Bonn", "size": null, "mayor": null}').parsed(Town)
+    assert town == Town(name="Bonn")
+    with pytest.raises(StructuredOutputError, match="name"):
+        answer('{"name": null, "size": 2, "mayor": null}').parsed(Town)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_structured_stream_of_n_choices_follows_the_first(
+    aleph_alpha_emulator: Emulator, mode: str
+) -> None:
+    two = ChatRequest(
+        model=MODEL,
+        messages=[Message(Role.User, "Describe a city")],
+        response_format=City,
+        n=2,
+    )
+
+    def go(c: Any) -> Any:
+        stream = c.chat_with_streaming(two, MODEL)
+        if mode == "sync":
+            structured = StructuredStream(stream, City)
+            return list(structured), structured.parsed
+
+        async def collect() -> Any:
+            structured = AsyncStructuredStream(stream, City)
+            return [p async for p in structured], await structured.get_parsed()
+
+        return collect()
+
+    partials, parsed = run_client(mode, aleph_alpha_emulator.url, go)
+    assert isinstance(parsed, City)
+    assert partials[-1] == json.loads(parsed.model_dump_json(exclude_unset=True))
+    for before, after in itertools.pairwise(partials):  # each step extends the one before
+        assert set(before) <= set(after)

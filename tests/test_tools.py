@@ -8,6 +8,7 @@ import enum
 import json
 import threading
 import time
+import typing
 from typing import Any, Literal, Optional, Union
 
 import pydantic
@@ -553,3 +554,104 @@ def test_emulator_calls_the_tool_the_user_mentions(
     )
     assert ask("What time is it?").messages[1].tool_calls[0].function.name == "get_time"
     assert ask("Hello").messages[1].tool_calls[0].function.name == "get_time"  # the first
+
+
+# --------------------------------------------------------------------------------------------
+# Strict mode: the walk follows schema keywords; null stands for a default
+
+
+def test_strict_keeps_properties_named_like_keywords() -> None:
+    def f(default: str, properties: int = 3, items: Optional[str] = None) -> None:
+        """Names that are JSON-schema keywords."""
+
+    parameters = tool(f, strict=True).parameters
+    assert list(parameters["properties"]) == ["default", "properties", "items"]
+    assert parameters["properties"]["default"] == {"type": "string"}
+    assert parameters["properties"]["properties"] == {
+        "anyOf": [{"type": "integer"}, {"type": "null"}]
+    }
+    assert parameters["required"] == ["default", "properties", "items"]
+
+
+def test_strict_refuses_free_keys_naming_the_parameter() -> None:
+    def f(city: str, tags: dict[str, int]) -> None:
+        """A mapping with free keys."""
+
+    with pytest.raises(InvalidArgumentTypeError, match=r"tool 'f'.*schema\.tags.*free keys"):
+        tool(f, strict=True)
+    assert tool(f).parameters["properties"]["tags"]["additionalProperties"] == {"type": "integer"}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_strict_null_means_the_default(server: ScriptedServer, mode: str) -> None:
+    seen: list[str] = []
+
+    def weather(city: str, unit: str = "celsius") -> str:
+        """Weather."""
+        seen.append(unit)
+        return f"{city} in {unit}"
+
+    call = {
+        "id": "a",
+        "type": "function",
+        "function": {"name": "weather", "arguments": '{"city": "Bonn", "unit": null}'},
+    }
+    server.add(
+        Reply.json(chat_answer({"role": "assistant", "content": "", "tool_calls": [call]})),
+        Reply.json(chat_answer({"role": "assistant", "content": "done"}, "stop")),
+    )
+    strict_weather = tool(weather, strict=True)
+    result = run_client(
+        mode, server.url, lambda c: c.run_tools(request(tools=[strict_weather]), MODEL)
+    )
+    assert result.content == "done"
+    assert seen == ["celsius"]
+    assert server.received[1].json()["messages"][2]["content"] == "Bonn in celsius"
+    # without strict, null is not a str: the model is told so
+    with pytest.raises(ToolArgumentsError, match="unit"):
+        tool(weather).parse_arguments('{"city": "Bonn", "unit": null}')
+
+
+def test_strict_model_tool_null_means_the_default() -> None:
+    class Trip(pydantic.BaseModel):
+        to: str
+        stops: int = 0
+        home: Optional[Address] = None
+
+    parsed = tool(Trip, strict=True).parse_arguments(
+        '{"to": "Rome", "stops": null, "home": {"street": "Main St", "zip_code": null}}'
+    )
+    assert parsed == Trip(to="Rome", stops=0, home=Address(street="Main St"))
+
+
+def test_recursive_dataclass_goes_to_defs() -> None:
+    parameters = tool(plant_tree).parameters
+    assert parameters["properties"]["root"] == {"$ref": "#/$defs/TreeNode"}
+    node = parameters["$defs"]["TreeNode"]
+    assert node["properties"]["children"]["items"] == {"$ref": "#/$defs/TreeNode"}
+    arguments = tool(plant_tree).parse_arguments(
+        '{"root": {"name": "a", "children": [{"name": "b"}]}}'
+    )
+    assert arguments["root"] == TreeNode("a", [TreeNode("b")])
+
+
+def test_typing_typeddict_arguments_do_not_crash() -> None:
+    def place(corner: Corner, count: int) -> None:
+        """Place."""
+
+    arguments = tool(place).parse_arguments('{"corner": {"x": 1}, "count": "2"}')
+    assert arguments == {"corner": {"x": 1}, "count": 2}
+
+
+class Corner(typing.TypedDict):  # typing's, which pydantic refuses before Python 3.12
+    x: int
+
+
+@dataclasses.dataclass
+class TreeNode:
+    name: str
+    children: list[TreeNode] = dataclasses.field(default_factory=list)
+
+
+def plant_tree(root: TreeNode) -> None:
+    """Plant a tree."""

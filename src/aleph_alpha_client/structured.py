@@ -54,8 +54,10 @@ def parse_structured(text: str, model_class: type[_T], finish_reason: Optional[A
         ) from None
     from pydantic import ValidationError
 
-    try:
-        result: _T = validate(decoded)
+    from .tools import drop_null_defaults
+
+    try:  # null for a field with a default is strict mode's "left out"
+        result: _T = validate(drop_null_defaults(model_class, decoded))
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first.get("loc", ())) or "(root)"
@@ -79,8 +81,8 @@ class _Accumulator:
         """The new partial value after ``item``, or ``None`` when it did not change."""
         from .chat import ChatStreamChunk
 
-        if not isinstance(item, ChatStreamChunk) or not item.content:
-            return None
+        if not isinstance(item, ChatStreamChunk) or not item.content or item.index != 0:
+            return None  # with n > 1 the partial object follows the first choice
         self.text += item.content
         value = parse_partial(self.text)
         if value is None or value == self.last:

@@ -89,7 +89,10 @@ def _name(annotation: Any) -> str:
     return getattr(annotation, "__name__", None) or repr(annotation)
 
 
-def _schema(annotation: Any, defs: dict[str, Any]) -> dict[str, Any]:
+def _schema(
+    annotation: Any, defs: dict[str, Any], seen: Optional[dict[Any, bool]] = None
+) -> dict[str, Any]:
+    seen = {} if seen is None else seen
     if annotation is Any or annotation is inspect.Parameter.empty:
         return {}
     if annotation in _SIMPLE:
@@ -97,9 +100,9 @@ def _schema(annotation: Any, defs: dict[str, Any]) -> dict[str, Any]:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin is typing.Annotated:
-        return _schema(args[0], defs)
+        return _schema(args[0], defs, seen)
     if origin is Union or (hasattr(types, "UnionType") and origin is types.UnionType):
-        return {"anyOf": [_schema(arg, defs) for arg in args]}
+        return {"anyOf": [_schema(arg, defs, seen) for arg in args]}
     if origin is typing.Literal:
         schema: dict[str, Any] = {"enum": list(args)}
         kinds = {type(arg) for arg in args}
@@ -114,12 +117,12 @@ def _schema(annotation: Any, defs: dict[str, Any]) -> dict[str, Any]:
             schema = {**_SIMPLE[next(iter(kinds))], **schema}
         return schema
     if origin in (list, set, frozenset, Sequence, typing.Sequence) or annotation in (list, set):
-        items = _schema(args[0], defs) if args else {}
+        items = _schema(args[0], defs, seen) if args else {}
         return {"type": "array", "items": items}
     if origin is tuple or annotation is tuple:
         if not args or (len(args) == 2 and args[1] is Ellipsis):
-            return {"type": "array", "items": _schema(args[0], defs) if args else {}}
-        prefix = [_schema(arg, defs) for arg in args]
+            return {"type": "array", "items": _schema(args[0], defs, seen) if args else {}}
+        prefix = [_schema(arg, defs, seen) for arg in args]
         return {
             "type": "array",
             "prefixItems": prefix,
@@ -129,27 +132,47 @@ def _schema(annotation: Any, defs: dict[str, Any]) -> dict[str, Any]:
     if origin in (dict, Mapping, typing.Mapping) or annotation is dict:
         if args and args[0] is not str:
             raise _Unsupported(f"{_name(annotation)} (JSON object keys are strings)")
-        value = _schema(args[1], defs) if args else {}
+        value = _schema(args[1], defs, seen) if args else {}
         return {"type": "object", "additionalProperties": value}
     if _is_pydantic_class(annotation):
         model_schema = dict(annotation.model_json_schema())
         defs.update(model_schema.pop("$defs", {}))
         defs[annotation.__name__] = model_schema
         return {"$ref": f"#/$defs/{annotation.__name__}"}
-    if _is_typeddict(annotation):
-        hints = typing.get_type_hints(annotation)
-        required = getattr(annotation, "__required_keys__", set(hints))
-        return _object({k: _schema(v, defs) for k, v in hints.items()}, list(required), hints)
-    if dataclasses.is_dataclass(annotation) and isinstance(annotation, type):
-        hints = typing.get_type_hints(annotation)
-        properties: dict[str, Any] = {}
-        required_fields: list[str] = []
-        for f in dataclasses.fields(annotation):
-            properties[f.name] = _schema(hints.get(f.name, Any), defs)
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                required_fields.append(f.name)
-        return _object(properties, required_fields, properties)
+    if _is_typeddict(annotation) or (
+        dataclasses.is_dataclass(annotation) and isinstance(annotation, type)
+    ):
+        return _named_object(annotation, defs, seen)
     raise _Unsupported(f"the type {_name(annotation)}")
+
+
+def _named_object(annotation: Any, defs: dict[str, Any], seen: dict[Any, bool]) -> dict[str, Any]:
+    """A TypedDict or dataclass inline; one that contains itself goes to ``$defs`` by name."""
+    ref = {"$ref": f"#/$defs/{annotation.__name__}"}
+    if annotation in seen:
+        seen[annotation] = True  # recursive: the outer expansion moves into $defs
+        return ref
+    seen[annotation] = False
+    try:
+        hints = typing.get_type_hints(annotation)
+        if _is_typeddict(annotation):
+            required = getattr(annotation, "__required_keys__", set(hints))
+            properties = {k: _schema(v, defs, seen) for k, v in hints.items()}
+            schema = _object(properties, list(required), hints)
+        else:
+            properties = {}
+            required_fields: list[str] = []
+            for f in dataclasses.fields(annotation):
+                properties[f.name] = _schema(hints.get(f.name, Any), defs, seen)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                    required_fields.append(f.name)
+            schema = _object(properties, required_fields, properties)
+    finally:
+        recursive = seen.pop(annotation)
+    if recursive:
+        defs[annotation.__name__] = schema
+        return ref
+    return schema
 
 
 def _object(
@@ -163,21 +186,44 @@ def strict_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``schema`` normalised for strict mode.
 
     Every object gets ``additionalProperties: false`` and lists all its properties as
-    required (a property that was optional becomes nullable), and ``default`` values are
-    dropped; ``$defs`` are normalised too.
+    required (a property that was optional becomes nullable: ``null`` then stands for "use the
+    default"), and ``default`` values are dropped; ``$defs`` are normalised too. The walk
+    follows the schema keywords, so a property named ``default`` or ``properties`` is a
+    property like any other. An object with free keys (``dict[str, X]``) has no strict form:
+    :class:`InvalidArgumentTypeError` names where it is.
     """
-    return _strict(dict(schema))  # type: ignore[no-any-return]
+    return _strict(dict(schema), "schema")  # type: ignore[no-any-return]
 
 
-def _strict(node: Any) -> Any:
-    if isinstance(node, list):
-        return [_strict(item) for item in node]
+# Keywords whose value is a map of subschemas, a list of subschemas or one subschema.
+_SUBSCHEMA_MAPS = frozenset({"properties", "$defs", "definitions", "patternProperties"})
+_SUBSCHEMA_LISTS = frozenset({"anyOf", "oneOf", "allOf", "prefixItems"})
+_SUBSCHEMA_ONE = frozenset({"items", "not", "contains", "if", "then", "else"})
+
+
+def _strict(node: Any, where: str) -> Any:
     if not isinstance(node, Mapping):
         return node
-    result = {key: _strict(value) for key, value in node.items() if key != "default"}
-    properties = result.get("properties")
-    if result.get("type") == "object" or isinstance(properties, Mapping):
-        properties = dict(properties or {})
+    result: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "default":
+            continue
+        if key in _SUBSCHEMA_MAPS and isinstance(value, Mapping):
+            result[key] = {name: _strict(sub, f"{where}.{name}") for name, sub in value.items()}
+        elif key in _SUBSCHEMA_LISTS and isinstance(value, list):
+            result[key] = [_strict(sub, where) for sub in value]
+        elif key in _SUBSCHEMA_ONE and isinstance(value, Mapping):
+            result[key] = _strict(value, f"{where}[]" if key == "items" else where)
+        else:
+            result[key] = value  # data (enum, const, required, description, ...) as it is
+    if node.get("type") == "object" or isinstance(node.get("properties"), Mapping):
+        extra = node.get("additionalProperties", False)
+        if extra is not False:
+            raise InvalidArgumentTypeError(
+                f"strict mode: {where} is an object with free keys (a dict), which strict mode "
+                "cannot express; use named fields (a TypedDict, dataclass or model) or strict=False"
+            )
+        properties = dict(result.get("properties") or {})
         required = set(node.get("required") or [])
         for name, prop in properties.items():
             if name not in required and not _nullable(prop):
@@ -308,6 +354,8 @@ class Tool:
     def _pydantic_validate(self, model: Any, decoded: dict[str, Any]) -> Any:
         from pydantic import ValidationError
 
+        if self.strict:  # strict made optional fields nullable: null means the default
+            decoded = drop_null_defaults(model, decoded)
         try:
             return model.model_validate(decoded)
         except ValidationError as err:
@@ -342,6 +390,17 @@ class Tool:
                 raise ToolArgumentsError(
                     f"tool {self.name!r}: missing argument {name!r}", tool=self.name, argument=name
                 )
+        if self.strict:  # strict made optional parameters nullable: null means the default
+            decoded = {
+                name: value
+                for name, value in decoded.items()
+                if not (
+                    value is None
+                    and name in accepted
+                    and accepted[name].default is not accepted[name].empty
+                    and not admits_none(_hints(self.function).get(name, Any))
+                )
+            }
         try:
             import pydantic
         except ImportError:
@@ -350,7 +409,7 @@ class Tool:
         fields: dict[str, Any] = {}
         for name in decoded:
             if name in accepted:
-                fields[name] = (hints.get(name, Any), ...)
+                fields[name] = (_validatable(pydantic, hints.get(name, Any)), ...)
         model = pydantic.create_model(f"{self.name}_arguments", **fields)
         try:
             validated = model.model_validate({k: v for k, v in decoded.items() if k in fields})
@@ -359,6 +418,70 @@ class Tool:
         result = {name: getattr(validated, name) for name in fields}
         result.update({k: v for k, v in decoded.items() if k not in fields})
         return result
+
+
+def _validatable(pydantic: Any, hint: Any) -> Any:
+    """``hint`` if pydantic can validate it, else ``Any`` (e.g. ``typing.TypedDict`` before
+    Python 3.12, which pydantic refuses): such an argument is passed on as decoded."""
+    try:
+        pydantic.TypeAdapter(hint)
+    except pydantic.PydanticUserError:
+        return Any
+    return hint
+
+
+def admits_none(hint: Any) -> bool:
+    """Whether ``None`` is a valid value of the type ``hint``."""
+    if hint is Any or hint is None or hint is type(None):
+        return True
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Annotated:
+        return admits_none(args[0])
+    if origin is Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        return any(admits_none(arg) for arg in args)
+    if origin is typing.Literal:
+        return None in args
+    return False
+
+
+def drop_null_defaults(model: Any, data: Any) -> Any:
+    """``data`` without the ``null`` values of fields that have a default and do not take
+    ``None`` (strict mode's way of leaving an optional field out), nested models included."""
+    fields = getattr(model, "model_fields", None)
+    if not isinstance(data, dict) or not isinstance(fields, Mapping):
+        return data
+    result = dict(data)
+    for name, info in fields.items():
+        key = info.alias or name
+        if key not in result:
+            continue
+        value = result[key]
+        if value is None:
+            if not info.is_required() and not admits_none(info.annotation):
+                del result[key]
+            continue
+        inner = _model_inside(info.annotation)
+        if inner is None:
+            continue
+        if isinstance(value, dict):
+            result[key] = drop_null_defaults(inner, value)
+        elif isinstance(value, list):
+            result[key] = [drop_null_defaults(inner, item) for item in value]
+    return result
+
+
+def _model_inside(hint: Any) -> Any:
+    """The pydantic model of ``M``, ``Optional[M]`` or ``list[M]``, else ``None``."""
+    if _is_pydantic_class(hint):
+        return hint
+    for arg in typing.get_args(hint):
+        if _is_pydantic_class(arg):
+            return arg
+        found = _model_inside(arg) if typing.get_args(arg) else None
+        if found is not None:
+            return found
+    return None
 
 
 def _hints(function: Callable[..., Any]) -> dict[str, Any]:
@@ -392,7 +515,7 @@ def tool(
         return Tool(
             name=tool_name,
             description=description if description is not None else summary,
-            parameters=strict_schema(schema) if strict else schema,
+            parameters=_strict_for(tool_name, schema) if strict else schema,
             strict=strict,
             source=source,
         )
@@ -430,7 +553,7 @@ def tool(
     if defs:
         parameters["$defs"] = defs
     if strict:
-        parameters = strict_schema(parameters)
+        parameters = _strict_for(tool_name, parameters)
     return Tool(
         name=tool_name,
         description=description if description is not None else summary,
@@ -439,6 +562,13 @@ def tool(
         strict=strict,
         source=source,
     )
+
+
+def _strict_for(tool_name: str, schema: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        return strict_schema(schema)
+    except InvalidArgumentTypeError as err:
+        raise InvalidArgumentTypeError(f"tool {tool_name!r}: {err}") from None
 
 
 def _plain_default(value: Any) -> Any:
