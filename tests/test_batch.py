@@ -72,6 +72,8 @@ async def test_one_result_per_id_errors_are_lines(emu: Emulator, tmp_path: Path)
     assert len(written) == 21 and len(lines(out)) == 21
     good = written["id-3"]
     assert good["error"] is None and good["response"]["status_code"] == 200
+    assert good["response"]["request_id"].startswith("emu-")  # the server's, as on errors
+    assert len({line["response"]["request_id"] for line in written.values()}) == 21
     assert len(good["response"]["body"]["embedding"]) > 0
     assert written["bad-model"]["response"]["status_code"] == 400
     assert written["bad-model"]["error"]["message"]

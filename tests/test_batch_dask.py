@@ -30,7 +30,7 @@ def line(i: int) -> dict[str, Any]:
 def cluster() -> Iterator[Any]:
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as local,
         distributed.Client(local) as dask_client,
     ):

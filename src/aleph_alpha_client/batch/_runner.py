@@ -261,6 +261,7 @@ class _Job:
                 item.custom_id,
                 url,
                 status_code=200,
+                request_id=getattr(response, "request_id", None),
                 response=response,
                 attempts=attempt,
                 tokens=tokens,
