@@ -25,6 +25,7 @@ from tests.conftest import TOKEN, run_client
 from tests.scripted_server import Reply, ScriptedServer
 
 from aleph_alpha_client import (
+    BatchSemanticEmbeddingRequest,
     ChatRequest,
     ChatResponse,
     CompletionRequest,
@@ -33,6 +34,7 @@ from aleph_alpha_client import (
     Message,
     Prompt,
     Role,
+    SemanticRepresentation,
     _tracing,
 )
 from aleph_alpha_client.chat import ChatStreamChunk, StreamOptions
@@ -285,6 +287,58 @@ def test_trace_context_and_baggage_reach_the_server(
     (received,) = server.received
     assert received.headers["traceparent"] == traceparent_of(chat)
     assert received.headers["baggage"] == "tenant=acme"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_tracestate_of_a_remote_parent_reaches_the_server(
+    mode: str, server: ScriptedServer, spans: InMemorySpanExporter
+) -> None:
+    server.add(Reply.json(CHAT_REPLY))
+    remote = trace.SpanContext(
+        trace_id=0x0AF7651916CD43DD8448EB211C80319C,
+        span_id=0xB7AD6B7169203331,
+        is_remote=True,
+        trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
+        trace_state=trace.TraceState([("vendor", "v1")]),
+    )
+    token = context.attach(trace.set_span_in_context(trace.NonRecordingSpan(remote)))
+    try:
+        run_client(mode, server.url, lambda c: c.chat(chat_request(), model="m"))
+    finally:
+        context.detach(token)
+    span = only_span(spans)
+    assert span.context.trace_id == remote.trace_id
+    (received,) = server.received
+    assert received.headers["traceparent"] == traceparent_of(span)
+    assert received.headers["tracestate"] == "vendor=v1"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_batch_semantic_embed_makes_a_span_per_batch_in_the_callers_trace(
+    mode: str, server: ScriptedServer, spans: InMemorySpanExporter
+) -> None:
+    answer = {"model_version": "v", "embeddings": [[0.5]], "num_tokens_prompt_total": 2}
+    server.add(*[Reply.json(answer)] * 3)
+    request = BatchSemanticEmbeddingRequest(
+        prompts=[Prompt.from_text(t) for t in ("a", "b", "c")],
+        representation=SemanticRepresentation.Symmetric,
+    )
+    tracer = trace.get_tracer("test")
+    with tracer.start_as_current_span("outer") as outer:
+        run_client(
+            mode,
+            server.url,
+            lambda c: c.batch_semantic_embed(
+                request, model="e", num_concurrent_requests=3, batch_size=1
+            ),
+        )
+    batches = [s for s in spans.get_finished_spans() if s.name != "outer"]
+    assert [s.name for s in batches] == ["embeddings e"] * 3
+    for span in batches:
+        assert span.parent is not None
+        assert span.parent.span_id == outer.get_span_context().span_id
+    sent = sorted(r.headers.get("traceparent") or "" for r in server.received)
+    assert sent == sorted(traceparent_of(s) for s in batches)  # threads carry the context
 
 
 # ---------------------------------------------------------------- streams

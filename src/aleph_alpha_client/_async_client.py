@@ -255,9 +255,16 @@ class AsyncClient(BaseClient):
             model,
             request_type=endpoint.request_type,
         )
-        observer = _tracing.start(endpoint.path, model, request, self._config.host)
+        result: R = await self._traced(endpoint.path, model, request, http, endpoint.parse)
+        return result
+
+    async def _traced(
+        self, path: str, model: str | None, request: Any, http: HTTPRequest, parse: Any
+    ) -> Any:
+        """Send ``http`` and parse its JSON answer, in the span of one API call."""
+        observer = _tracing.start(path, model, request, self._config.host)
         try:
-            result: R = await self._fetch_json(http, endpoint.parse)
+            result = await self._fetch_json(http, parse)
         except BaseException as error:
             self._note_capabilities(error, model)
             if observer is not None:
@@ -549,8 +556,12 @@ class AsyncClient(BaseClient):
         async def one(index: int) -> BatchSemanticEmbeddingResponse:
             async with gate:
                 try:
-                    result: BatchSemanticEmbeddingResponse = await self._fetch_json(
-                        https[index], ep.BATCH_SEMANTIC_EMBED.parse
+                    result: BatchSemanticEmbeddingResponse = await self._traced(
+                        ep.BATCH_SEMANTIC_EMBED.path,
+                        model,
+                        batches[index],
+                        https[index],
+                        ep.BATCH_SEMANTIC_EMBED.parse,
                     )
                 except Exception as err:
                     ep.note_batch(err, index, len(https), batch_size, len(request.prompts))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import ssl
 import threading
@@ -262,9 +263,16 @@ class Client(BaseClient):
             model,
             request_type=endpoint.request_type,
         )
-        observer = _tracing.start(endpoint.path, model, request, self._config.host)
+        result: R = self._traced(endpoint.path, model, request, http, endpoint.parse)
+        return result
+
+    def _traced(
+        self, path: str, model: str | None, request: Any, http: HTTPRequest, parse: Any
+    ) -> Any:
+        """Send ``http`` and parse its JSON answer, in the span of one API call."""
+        observer = _tracing.start(path, model, request, self._config.host)
         try:
-            result: R = self._fetch_json(http, endpoint.parse)
+            result = self._fetch_json(http, parse)
         except BaseException as error:
             self._note_capabilities(error, model)
             if observer is not None:
@@ -536,8 +544,12 @@ class Client(BaseClient):
 
         def one(index: int) -> BatchSemanticEmbeddingResponse:
             try:
-                result: BatchSemanticEmbeddingResponse = self._fetch_json(
-                    https[index], ep.BATCH_SEMANTIC_EMBED.parse
+                result: BatchSemanticEmbeddingResponse = self._traced(
+                    ep.BATCH_SEMANTIC_EMBED.path,
+                    model,
+                    batches[index],
+                    https[index],
+                    ep.BATCH_SEMANTIC_EMBED.parse,
                 )
             except Exception as err:
                 ep.note_batch(err, index, len(https), batch_size, len(request.prompts))
@@ -552,8 +564,11 @@ class Client(BaseClient):
             else:
                 from concurrent.futures import ThreadPoolExecutor
 
+                # each thread runs in a copy of the caller's context (its current span,
+                # so trace context goes out with every batch)
+                contexts = [contextvars.copy_context() for _ in https]
                 with ThreadPoolExecutor(max_workers=num_concurrent_requests) as pool:
-                    results = list(pool.map(one, range(len(https))))
+                    results = list(pool.map(lambda i: contexts[i].run(one, i), range(len(https))))
         finally:
             if bar is not None:
                 bar.close()
