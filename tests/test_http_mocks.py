@@ -343,3 +343,108 @@ def test_pytest_recording_replays_official_cassette() -> None:
     with Client("cassette-token", host=HOST, **FAST) as c:
         got = _sync_calls(c)
     assert got == {k: v for k, v in _expected().items() if k.startswith("sync_")}
+
+
+# ------------------------------------------------------------------ nothing mocked leaves
+
+
+class _Guard:
+    """A listening socket that counts connections: a request that escaped a mock lands here."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.1)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self.connections = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sock.close()
+
+
+@pytest.fixture
+def guard() -> Any:
+    g = _Guard()
+    yield g
+    g.close()
+
+
+def test_downloads_go_through_the_mock_too(guard: _Guard) -> None:
+    from aleph_alpha_client import Image
+    from aleph_alpha_client.utils import load_base64_from_url
+
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.GET, f"{guard.url}/a.bin", body=b"\x01\x02")
+        assert load_base64_from_url(f"{guard.url}/a.bin") == "AQI="
+        with pytest.raises(APIConnectionError, match="Connection refused by Responses"):
+            Image.from_url(f"{guard.url}/unregistered.png")
+    assert guard.connections == 0
+
+
+def test_a_patched_session_post_sees_the_sync_call(guard: _Guard) -> None:
+    from unittest import mock
+
+    with mock.patch("requests.Session.post") as post:
+        post.return_value.status_code = 200
+        post.return_value.json.return_value = BODY
+        assert sync_route() == "requests"
+        with Client("SECRET-TOKEN", host=guard.url, **FAST) as c:
+            answer = c.complete(COMPLETION, model="m")
+    assert answer.completions[0].completion == " mocked"
+    assert guard.connections == 0
+    (call,) = post.call_args_list
+    assert call.args[0] == f"{guard.url}/complete"
+    assert call.kwargs["json"]["prompt"] == COMPLETION.to_json()["prompt"]  # as the official
+
+
+def test_a_patched_client_session_post_sees_the_async_call(guard: _Guard) -> None:
+    from unittest import mock
+
+    async def main() -> None:
+        async with AsyncClient("SECRET-TOKEN", host=guard.url, **FAST) as ac:
+            await ac.complete(COMPLETION, model="m")
+
+    with mock.patch("aiohttp.ClientSession.post") as post:
+        assert async_route() == "aiohttp"
+        with pytest.raises(APIConnectionError):  # a bare MagicMock is no answer, but a typed one
+            asyncio.run(main())
+    assert post.called
+    assert guard.connections == 0
+
+
+def test_vcr_records_and_replays_sync_streams(tmp_path: Path, aleph_alpha_emulator: Any) -> None:
+    path = str(tmp_path / "streams.yaml")
+    host = aleph_alpha_emulator.url
+
+    def streams(c: Client) -> tuple[str, int]:
+        chat = "".join(
+            getattr(i, "content", "") or ""
+            for i in c.chat_with_streaming(CHAT, model="llama-3.1-8b-instruct")
+        )
+        return chat, len(list(c.complete_with_streaming(COMPLETION, model="luminous-base")))
+
+    with vcr.VCR(record_mode="once").use_cassette(path):
+        with Client("t", host=host, **FAST) as c:
+            recorded = streams(c)
+    aleph_alpha_emulator.stop()
+    with vcr.VCR(record_mode="none").use_cassette(path) as cassette:
+        with Client("t", host=host, **FAST) as c:
+            assert streams(c) == recorded
+        assert cassette.play_count == 2
+    assert recorded[0] and recorded[1] > 1

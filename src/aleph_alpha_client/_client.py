@@ -186,17 +186,14 @@ class Client(BaseClient):
     def _mock_transport(self, route: str) -> Any:
         transport = self._mock_transports.get(route)
         if transport is None:
-            from ._compat_transport import HttpxTransport, RequestsTransport
+            from ._compat_transport import sync_mock_transport
 
             with _TRANSPORT_LOCK:
                 transport = self._mock_transports.get(route)
                 if transport is None:
-                    if route == "requests":
-                        transport = RequestsTransport(
-                            verify_ssl=self._config.verify_ssl, pool_size=self._pool_size
-                        )
-                    else:
-                        transport = HttpxTransport(verify_ssl=self._config.verify_ssl)
+                    transport = sync_mock_transport(
+                        route, verify_ssl=self._config.verify_ssl, pool_size=self._pool_size
+                    )
                     self._mock_transports[route] = transport
         return transport
 

@@ -10,6 +10,9 @@ when the user passes ``http_client=`` or respx is active. Each library is import
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -57,20 +60,51 @@ def _read_timeout(timeout: Timeout, stream: bool) -> float | None:
 # ------------------------------------------------------------------------------ requests
 
 
+def _as_official(request: HTTPRequest) -> tuple[dict[str, str], dict[str, Any]]:
+    """Headers and body keyword as the official client passes them (``json=`` for a JSON
+    body): recorders such as vcrpy store the request that way, so cassettes recorded with it
+    match ours, and a test's ``mock.call_args.kwargs["json"]`` is there as before."""
+    if request.body and "json" in request.headers.get("Content-Type", ""):
+        headers = {k: v for k, v in request.headers.items() if k != "Content-Type"}
+        return headers, {"json": json.loads(request.body)}
+    return request.headers, {"data": request.body}
+
+
+def _takes_decode_content(read1: Any) -> bool:
+    """Whether ``read1`` is urllib3 2's (it decodes gzip itself), not a stand-in's."""
+    try:
+        parameters = inspect.signature(read1).parameters
+    except (TypeError, ValueError):
+        return False
+    return "decode_content" in parameters
+
+
 class _RequestsResponse:
     def __init__(self, response: Any, url: str, stream: bool) -> None:
         self._response = response
         self._url = url
         self._stream = stream
-        self.status: int = response.status_code
-        self.headers: dict[str, str] = _lower(response.headers)
+        status = response.status_code
+        if not isinstance(status, int):  # a test's stand-in response without a status
+            raise APIConnectionError(
+                f"the response to {url} has no integer status_code (got {type(status).__name__})",
+                url=url,
+            )
+        self.status: int = status
+        headers = response.headers
+        self.headers: dict[str, str] = _lower(headers) if hasattr(headers, "items") else {}
 
     def _error(self, err: BaseException, streaming: bool) -> APIConnectionError:
         return _requests_error(err, self._url, streaming=streaming)
 
     def read(self) -> bytes:
         try:
-            return bytes(self._response.content)
+            content = self._response.content
+            if not isinstance(content, (bytes, bytearray)):
+                # a test's stand-in response (mock.patch("requests.Session.post")) that gives
+                # only .json(), as the official client reads it
+                return json.dumps(self._response.json()).encode()
+            return bytes(content)
         except Exception as err:
             raise self._error(err, False) from err
         finally:
@@ -80,7 +114,8 @@ class _RequestsResponse:
         try:
             raw = self._response.raw
             read1 = getattr(raw, "read1", None)
-            if read1 is None:  # urllib3 < 2: whole chunks as they come
+            if read1 is None or not _takes_decode_content(read1):
+                # urllib3 < 2, or a replayed body (vcrpy): whole chunks as they come
                 chunks = self._response.iter_content(chunk_size=None)
             else:  # what has arrived, without waiting for a full buffer
                 chunks = iter(lambda: read1(65536, decode_content=True), b"")
@@ -133,20 +168,27 @@ class RequestsTransport:
 
     def send(self, request: HTTPRequest, timeout: Timeout) -> _RequestsResponse:
         """Send one attempt; raise only our typed errors."""
+        # Through session.post / session.get as the official client sends, so a test that
+        # patches those (mock.patch("requests.Session.post")) sees our calls too.
+        session = self._session
+        by_method = {"POST": session.post, "GET": session.get}
+        send = by_method.get(request.method)
+        if send is None:
+            send = functools.partial(session.request, request.method)
+        headers, payload = _as_official(request)
         try:
-            response = self._session.request(
-                request.method,
+            response = send(
                 request.url,
-                headers=request.headers,
-                data=request.body,
+                headers=headers,
                 stream=True,
                 allow_redirects=False,
                 verify=self._verify,
                 timeout=(timeout.connect, _read_timeout(timeout, request.stream)),
+                **payload,
             )
+            result = _RequestsResponse(response, request.url, request.stream)
         except Exception as err:
             raise _requests_error(err, request.url, streaming=False) from err
-        result = _RequestsResponse(response, request.url, request.stream)
         if not request.stream:
             body = result.read()
             result.read = lambda: body  # type: ignore[method-assign]
@@ -155,6 +197,13 @@ class RequestsTransport:
     def close(self) -> None:
         """Close the session's connections."""
         self._session.close()
+
+
+def sync_mock_transport(route: str, *, verify_ssl: bool, pool_size: int) -> Any:
+    """The sync transport for a mock route of :func:`~._mocks.sync_route` (not "default")."""
+    if route == "requests":
+        return RequestsTransport(verify_ssl=verify_ssl, pool_size=pool_size)
+    return HttpxTransport(verify_ssl=verify_ssl)
 
 
 class _ThreadedResponse:
@@ -286,23 +335,20 @@ class AiohttpTransport:
         import aiohttp
 
         session = self._get_session()
-        headers = request.headers
-        body: dict[str, Any] = {"data": request.body}
-        if request.body and "json" in headers.get("Content-Type", ""):
-            # As the official client sends it (json=): recorders such as vcrpy store the
-            # request that way, and cassettes recorded with it then match ours.
-            import json
-
-            headers = {k: v for k, v in headers.items() if k != "Content-Type"}
-            body = {"json": json.loads(request.body)}
+        headers, body = _as_official(request)
         client_timeout = aiohttp.ClientTimeout(
             total=None if request.stream else timeout.total,
             connect=timeout.connect,
             sock_read=_read_timeout(timeout, request.stream),
         )
+        # Through session.post / session.get as the official client sends, so a test that
+        # patches those (mock.patch("aiohttp.ClientSession.post")) sees our calls too.
+        by_method = {"POST": session.post, "GET": session.get}
+        send = by_method.get(request.method)
+        if send is None:
+            send = functools.partial(session.request, request.method)
         try:
-            response = await session.request(
-                request.method,
+            response = await send(
                 request.url,
                 headers=headers,
                 allow_redirects=False,

@@ -70,6 +70,8 @@ def _requests_patched() -> bool:
         or _foreign(sessions.Session, "send", "requests")
         or _foreign(sessions.Session, "get_adapter", "requests")
         or _foreign(sessions.Session, "request", "requests")
+        or _foreign(sessions.Session, "post", "requests")  # what the official client calls
+        or _foreign(sessions.Session, "get", "requests")
     )
 
 
@@ -77,7 +79,13 @@ def _aiohttp_patched() -> bool:
     client = sys.modules.get("aiohttp.client")
     if client is None:
         return False
-    return _foreign(client.ClientSession, "_request", "aiohttp")
+    session = client.ClientSession
+    return (
+        _foreign(session, "_request", "aiohttp")
+        or _foreign(session, "request", "aiohttp")
+        or _foreign(session, "post", "aiohttp")  # what the official async client calls
+        or _foreign(session, "get", "aiohttp")
+    )
 
 
 def _httpx_patched() -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
-from typing import Union
+from typing import Any, Union
 
 from ._exceptions import (
     APIConnectionError,
@@ -46,6 +46,7 @@ def _download(url: str, timeout: float | None = DEFAULT_DOWNLOAD_TIMEOUT) -> byt
     from urllib.parse import urlsplit
 
     from ._config import Timeout, has_control, safe_url
+    from ._mocks import sync_route
     from ._request import HTTPRequest
     from ._transport import SyncTransport
     from ._wire import MAX_REDIRECTS, redirect
@@ -70,7 +71,13 @@ def _download(url: str, timeout: float | None = DEFAULT_DOWNLOAD_TIMEOUT) -> byt
         ).geturl()
     limits = Timeout.coerce(timeout, "timeout")
     request = HTTPRequest("GET", url, {**user_agent_headers(), "Accept-Encoding": "gzip, deflate"})
-    transport = SyncTransport(pool_size=1, verify_ssl=True, host=url)
+    route = sync_route()  # while an HTTP mock is active, the download goes through it too
+    if route == "default":
+        transport: Any = SyncTransport(pool_size=1, verify_ssl=True, host=url)
+    else:
+        from ._compat_transport import sync_mock_transport
+
+        transport = sync_mock_transport(route, verify_ssl=True, pool_size=1)
     try:
         refused = 0
         redirects = 0
@@ -92,7 +99,7 @@ def _download(url: str, timeout: float | None = DEFAULT_DOWNLOAD_TIMEOUT) -> byt
                 request = follow
                 redirects += 1
                 continue
-            body = response.read()
+            body: bytes = response.read()
             if response.status >= 400:
                 text = body.decode("utf-8", errors="replace")
                 raise status_error(response.status, text, headers=response.headers, url=url)
