@@ -448,3 +448,37 @@ def test_vcr_records_and_replays_sync_streams(tmp_path: Path, aleph_alpha_emulat
             assert streams(c) == recorded
         assert cassette.play_count == 2
     assert recorded[0] and recorded[1] > 1
+
+
+def test_clients_used_under_mocks_pickle_and_the_copy_uses_the_mock_where_it_lands() -> None:
+    import pickle
+
+    async def main() -> AsyncClient:
+        with aioresponses.aioresponses() as m:
+            m.post(URL, payload=BODY)
+            m.post(URL, payload=BODY)
+            async with AsyncClient("t", host="https://api.example.invalid", **FAST) as ac:
+                await ac.complete(COMPLETION, model="m")
+                copy: AsyncClient = pickle.loads(pickle.dumps(ac))
+                assert copy._mock_transports == {}
+                answer = await copy.complete(COMPLETION, model="m")
+                assert answer.completions[0].completion == " mocked"
+                await copy.close()
+                return copy
+
+    asyncio.run(main())
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.POST, URL, json=BODY)
+        with Client("t", host="https://api.example.invalid", **FAST) as c:
+            c.complete(COMPLETION, model="m")
+            assert pickle.loads(pickle.dumps(c))._mock_transports == {}
+
+
+def test_a_client_with_an_unpicklable_http_client_says_why() -> None:
+    import pickle
+
+    from aleph_alpha_client import InvalidArgumentTypeError
+
+    with httpx.Client() as http, Client("t", host="http://127.0.0.1:1", http_client=http) as c:
+        with pytest.raises(InvalidArgumentTypeError, match=r"transport.*cannot be pickled"):
+            pickle.dumps(c)

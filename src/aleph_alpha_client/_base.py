@@ -76,9 +76,23 @@ class BaseClient:
                 "SSLContext cannot be); pass cert= and a CA bundle (REQUESTS_CA_BUNDLE or "
                 "SSL_CERT_FILE) instead, or build the client in the worker"
             )
+        user_transport = self.__dict__.get("_user_transport")
+        if user_transport is not None:
+            try:
+                import pickle
+
+                pickle.dumps(user_transport)
+            except Exception as err:
+                raise InvalidArgumentTypeError(
+                    "transport: this client's transport= / http_client= cannot be pickled "
+                    f"({type(user_transport).__name__}: {err}); build the client in the worker, "
+                    "or pickle one without it"
+                ) from None
         state = self.__dict__.copy()
         if "_transport_box" in state:
             state["_transport_box"] = [None]
+        if "_mock_transports" in state:  # made again, by the mock active where it lands
+            state["_mock_transports"] = {}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
