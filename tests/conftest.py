@@ -29,6 +29,14 @@ except ImportError:  # pragma: no cover - hypothesis is in the test extra
     pass
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """For .ci/run: the ids of failed tests go to ``$AA_CI_FAILED_LOG`` (re-run there once)."""
+    path = os.environ.get("AA_CI_FAILED_LOG")
+    if path and report.failed:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(report.nodeid + "\n")
+
+
 #: The client modes the reliability tests run over: each client over each transport.
 #: "sync"/"async" use our own HTTP/1.1 transport; the others pass ``transport=``.
 TRANSPORT_MODES = ["sync", "async", "sync-httpx", "async-httpx", "sync-requests", "async-aiohttp"]
