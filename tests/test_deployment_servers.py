@@ -2,7 +2,7 @@
 nginx (TLS termination with a private CA, mTLS), squid and tinyproxy (HTTP proxies: absolute
 form and CONNECT), microsocks and dante (SOCKS5). Each runs in the foreground with a config
 in a temporary folder, in front of the emulator; a missing binary skips with a reason.
-(.ci/run installs them with apt-get when AA_CI_DEPLOY_SERVERS=1.)
+(.ci/run installs them with apt-get unless AA_CI_DEPLOY_SERVERS=0.)
 """
 
 from __future__ import annotations
