@@ -144,22 +144,26 @@ def test_unknown_model_is_model_not_found(emu: Emulator, mode: str) -> None:
     assert err.code == "UNKNOWN_MODEL" and err.status_code == 400
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
 @pytest.mark.parametrize(("code", "full"), [("QUEUE_FULL", True), ("OVERLOADED", False)])
-def test_busy_error_keeps_its_code(server: ScriptedServer, code: str, full: bool) -> None:
+def test_busy_error_keeps_its_code(
+    server: ScriptedServer, mode: str, code: str, full: bool
+) -> None:
     server.add(Reply.json({"error": "busy", "code": code}, status=503))
     with pytest.raises(BusyError) as info:
-        run_client("sync", server.url, lambda c: c.get_version())
+        run_client(mode, server.url, lambda c: c.get_version())
     assert info.value.code == code and info.value.queue_full is full
 
 
-def test_every_status_error_keeps_the_body_code(server: ScriptedServer) -> None:
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_every_status_error_keeps_the_body_code(server: ScriptedServer, mode: str) -> None:
     server.add(Reply.json({"error": "nope", "code": "UNKNOWN_MODEL"}, status=404))
     with pytest.raises(ModelNotFoundError) as info:
-        run_client("sync", server.url, lambda c: c.get_version())
+        run_client(mode, server.url, lambda c: c.get_version())
     assert info.value.status_code == 404 and info.value.code == "UNKNOWN_MODEL"
     server.add(Reply.json({"error": "x", "code": "SOMETHING"}, status=409))
     with pytest.raises(Exception) as other:
-        run_client("sync", server.url, lambda c: c.get_version())
+        run_client(mode, server.url, lambda c: c.get_version())
     assert other.value.code == "SOMETHING"  # type: ignore[attr-defined]
 
 
