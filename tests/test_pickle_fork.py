@@ -9,7 +9,13 @@ import sys
 
 import pytest
 
-from aleph_alpha_client import AsyncClient, Client, CompletionRequest, Prompt
+from aleph_alpha_client import (
+    AsyncClient,
+    Client,
+    CompletionRequest,
+    InvalidArgumentTypeError,
+    Prompt,
+)
 from conftest import TOKEN
 from scripted_server import Reply, ScriptedServer
 
@@ -114,3 +120,24 @@ def test_async_fork_child_opens_its_own_connection(server: ScriptedServer) -> No
 
     asyncio.run(again())  # the parent still works (a new loop opens a new connection)
     assert server.connections == 3
+
+
+def test_with_options_copies_share_the_pool_pickles_do_not(server: ScriptedServer) -> None:
+    server.add(*[Reply.json(COMPLETION)] * 3)
+    with Client(TOKEN, host=server.url, total_retries=0) as client:
+        client.complete(_request(), model="m")
+        copy = client.with_options(max_retries=1)
+        assert copy._transport_box is client._transport_box
+        copy.complete(_request(), model="m")
+        assert server.connections == 1  # the copy used the kept-alive connection
+        assert pickle.loads(pickle.dumps(client))._transport_box is not client._transport_box
+
+
+def test_with_options_of_a_client_with_an_ssl_context() -> None:
+    import ssl
+
+    client = Client(TOKEN, host="https://127.0.0.1:1", ssl_context=ssl.create_default_context())
+    copy = client.with_options(max_retries=1)
+    assert copy._ssl_context is client._ssl_context and copy.max_retries == 1
+    with pytest.raises(InvalidArgumentTypeError, match="ssl_context"):
+        pickle.dumps(copy)

@@ -99,6 +99,14 @@ class BaseClient:
         self.__dict__.update(state)
         _LIVE_CLIENTS.add(self)
 
+    def __copy__(self) -> Any:
+        # with_options() copies share the pool (the one-slot box), the TLS settings and the
+        # transports: a copy is not a pickle (``__getstate__`` would drop the pool).
+        clone = self.__class__.__new__(self.__class__)
+        clone.__dict__.update(self.__dict__)
+        _LIVE_CLIENTS.add(clone)
+        return clone
+
     # The official client's public attributes.
     @property
     def host(self) -> str:
