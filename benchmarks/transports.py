@@ -6,7 +6,9 @@
 A canned-answer HTTP/1.1 keep-alive server runs in its own process on loopback (stdlib
 ``http.server``), so the numbers are client overhead plus that server's fixed cost, the same
 for every transport. Needs the extras: ``pip install -e ".[httpx,requests,aiohttp]"``.
-Prints a markdown table: calls per second and time per call, median of 3 rounds.
+Prints a markdown table: calls per second, wall time per call and the client process's CPU
+time per call (``time.process_time``; the server runs in another process, so this is the
+client's own cost and the steadier figure on a loaded machine), medians of 3 rounds.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ ANSWER = json.dumps(
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -84,25 +86,25 @@ def request() -> Any:
     return ChatRequest(model="m", messages=[Message(role=Role.User, content="Capital of Spain?")])
 
 
-def run_sync(kind: str, url: str, n: int) -> float:
+def run_sync(kind: str, url: str, n: int) -> tuple[float, float]:
     from aleph_alpha_client import Client
 
     factory = sync_transport(kind)
     with Client("t", host=url, transport=factory() if factory else None) as c:
         req = request()
         c.chat(req, model="m")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for _ in range(n):
             c.chat(req, model="m")
-        return (time.perf_counter() - start) / n
+        return (time.perf_counter() - start) / n, (time.process_time() - cpu) / n
 
 
-def run_async(kind: str, url: str, n: int, concurrency: int) -> float:
+def run_async(kind: str, url: str, n: int, concurrency: int) -> tuple[float, float]:
     from aleph_alpha_client import AsyncClient
 
     factory = async_transport(kind)
 
-    async def main() -> float:
+    async def main() -> tuple[float, float]:
         async with AsyncClient("t", host=url, transport=factory() if factory else None) as c:
             req = request()
             await c.chat(req, model="m")
@@ -112,9 +114,9 @@ def run_async(kind: str, url: str, n: int, concurrency: int) -> float:
                 async with sem:
                     await c.chat(req, model="m")
 
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             await asyncio.gather(*(one() for _ in range(n)))
-            return (time.perf_counter() - start) / n
+            return (time.perf_counter() - start) / n, (time.process_time() - cpu) / n
 
     return asyncio.run(main())
 
@@ -134,24 +136,28 @@ def main() -> None:
     rows = []
     try:
         for kind in ("ours", "httpx", "requests"):
-            times = [run_sync(kind, url, args.n) for _ in range(args.rounds)]
-            rows.append(("Client", kind, statistics.median(times)))
+            runs = [run_sync(kind, url, args.n) for _ in range(args.rounds)]
+            rows.append(("Client", kind, *_medians(runs)))
         for kind in ("ours", "httpx", "aiohttp"):
-            times = [
+            runs = [
                 run_async(kind, url, args.async_n, args.concurrency) for _ in range(args.rounds)
             ]
-            rows.append(("AsyncClient", kind, statistics.median(times)))
+            rows.append(("AsyncClient", kind, *_medians(runs)))
     finally:
         server.terminate()
-    print("| client | transport | calls/s | µs per call | vs ours |")
-    print("|---|---|---:|---:|---:|")
+    print("| client | transport | calls/s | µs per call | client CPU µs per call | CPU vs ours |")
+    print("|---|---|---:|---:|---:|---:|")
     base: dict[str, float] = {}
-    for client, kind, per_call in rows:
-        base.setdefault(client, per_call)
+    for client, kind, per_call, cpu in rows:
+        base.setdefault(client, cpu)
         print(
             f"| {client} | {kind} | {1 / per_call:,.0f} | {per_call * 1e6:,.0f} | "
-            f"{per_call / base[client]:.2f}x |"
+            f"{cpu * 1e6:,.0f} | {cpu / base[client]:.2f}x |"
         )
+
+
+def _medians(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
 if __name__ == "__main__":
