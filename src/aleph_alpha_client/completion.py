@@ -204,12 +204,12 @@ class CompletionRequest:
         if bias is not None:
             if not isinstance(bias, Mapping):
                 raise InvalidArgumentTypeError(
-                    f"logit_bias must be a dict of token id to float or None, got {_got(bias)}"
+                    f"logit_bias: expected a dict of token id to float or None, got {_got(bias)}"
                 )
             for key, value in bias.items():
                 if not (_is_int(key) or (isinstance(key, str) and key.isdigit())):
                     raise InvalidArgumentTypeError(
-                        f"logit_bias keys must be token ids (int), got {_got(key)}"
+                        f"logit_bias: expected token ids (int) as keys, got {_got(key)}"
                     )
                 _check_number(f"logit_bias[{key!r}]", value)
 

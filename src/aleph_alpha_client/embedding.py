@@ -13,6 +13,7 @@ from .prompt import Prompt, _check_prompt
 from .utils import (
     _check_bool,
     _check_int,
+    _check_int_list,
     _check_number,
     _check_str,
     _check_str_list,
@@ -96,13 +97,7 @@ class EmbeddingRequest:
     def _validate(self) -> None:
         """Raise ``InvalidArgumentError`` naming the first invalid field."""
         _check_prompt("prompt", self.prompt)
-        if not isinstance(self.layers, (list, tuple)):
-            raise InvalidArgumentTypeError(f"layers must be a list of int, got {_got(self.layers)}")
-        for i, layer in enumerate(self.layers):
-            if not _is_int(layer):
-                raise InvalidArgumentTypeError(f"layers[{i}] must be an int, got {_got(layer)}")
-        if not self.layers:
-            raise InvalidArgumentError("layers must not be empty")
+        _check_int_list("layers", self.layers, non_empty=True)
         _check_str_list("pooling", self.pooling, non_empty=True)
         _check_str("type", self.type, optional=True)
         _check_bool("tokens", self.tokens)
@@ -171,9 +166,11 @@ def _check_representation(value: Any) -> None:
     if isinstance(value, str):
         if value in allowed:
             return
-        raise InvalidArgumentError(f"representation must be one of {allowed}, got {value!r}")
+        raise InvalidArgumentError(
+            f"representation: expected a SemanticRepresentation or one of {allowed}, got {value!r}"
+        )
     raise InvalidArgumentTypeError(
-        f"representation must be a SemanticRepresentation, got {_got(value)}"
+        f"representation: expected a SemanticRepresentation or one of {allowed}, got {_got(value)}"
     )
 
 
@@ -251,7 +248,7 @@ class BatchSemanticEmbeddingRequest:
         prompts = self.prompts
         if isinstance(prompts, (str, bytes, Prompt)) or not isinstance(prompts, Sequence):
             raise InvalidArgumentTypeError(
-                f"prompts must be a list of Prompt, got {type(prompts).__name__}"
+                f"prompts: expected a list of Prompt, got {_got(prompts)}"
             )
         for i, prompt in enumerate(prompts):
             _check_prompt(f"prompts[{i}]", prompt)
@@ -419,19 +416,19 @@ class EmbeddingV2Request:
         if not isinstance(value, str):
             what = "a str, a list of str, a list of int or a list of lists of int"
             if not isinstance(value, (list, tuple)):
-                raise InvalidArgumentTypeError(f"input must be {what}, got {_got(value)}")
+                raise InvalidArgumentTypeError(f"input: expected {what}, got {_got(value)}")
             if not value:
-                raise InvalidArgumentError("input must not be empty")
+                raise InvalidArgumentError(f"input: expected {what}, got an empty list")
             if not (
                 all(isinstance(v, str) for v in value)
                 or all(_is_int(v) for v in value)
                 or all(isinstance(v, (list, tuple)) and all(_is_int(t) for t in v) for v in value)
             ):
-                raise InvalidArgumentTypeError(f"input must be {what}, got {_got(value)}")
+                raise InvalidArgumentTypeError(f"input: expected {what}, got {_got(value)}")
         _check_int("dimensions", self.dimensions, minimum=1, optional=True)
         if self.encoding_format not in (None, "float", "base64"):
             raise InvalidArgumentError(
-                "encoding_format must be 'float', 'base64' or None, "
+                "encoding_format: expected 'float', 'base64' or None, "
                 f"got {_got(self.encoding_format)}"
             )
 

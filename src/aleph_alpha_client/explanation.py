@@ -104,8 +104,10 @@ def _check_enum(name: str, value: Any, enum: type[Enum]) -> None:
     if isinstance(value, str):
         if value in allowed:
             return
-        raise InvalidArgumentError(f"{name} must be one of {allowed} or None, got {value!r}")
-    raise InvalidArgumentTypeError(f"{name} must be a {enum.__name__} or None, got {_got(value)}")
+        raise InvalidArgumentError(f"{name}: expected one of {allowed} or None, got {value!r}")
+    raise InvalidArgumentTypeError(
+        f"{name}: expected a {enum.__name__}, one of {allowed} or None, got {_got(value)}"
+    )
 
 
 @dataclass(frozen=True)
@@ -304,7 +306,8 @@ class ImagePromptItemExplanation:
         needs Pillow)."""
         if not isinstance(prompt_item, Image):
             raise InvalidArgumentTypeError(
-                f"prompt_item must be an Image to scale to pixels, got {type(prompt_item).__name__}"
+                "prompt_item: expected an Image to scale to pixels, "
+                f"got {type(prompt_item).__name__}"
             )
         width, height = prompt_item.dimensions()
         return ImagePromptItemExplanation(

@@ -60,14 +60,17 @@ class SteeringConceptCreationRequest:
         examples = self.examples
         if not isinstance(examples, (list, tuple)):
             raise InvalidArgumentTypeError(
-                f"examples must be a list of SteeringPairedExample, got {_got(examples)}"
+                "examples: expected a non-empty list of SteeringPairedExample, "
+                f"got {_got(examples)}"
             )
         if not examples:
-            raise InvalidArgumentError("examples must not be empty")
+            raise InvalidArgumentError(
+                "examples: expected a non-empty list of SteeringPairedExample, got an empty list"
+            )
         for i, example in enumerate(examples):
             if not isinstance(example, SteeringPairedExample):
                 raise InvalidArgumentTypeError(
-                    f"examples[{i}] must be a SteeringPairedExample, got {_got(example)}"
+                    f"examples[{i}]: expected a SteeringPairedExample, got {_got(example)}"
                 )
             _check_str(f"examples[{i}].negative", example.negative)
             _check_str(f"examples[{i}].positive", example.positive)

@@ -55,7 +55,7 @@ def _download(url: str, timeout: float | None = DEFAULT_DOWNLOAD_TIMEOUT) -> byt
     if has_control(url):
         # urlsplit would silently drop CR, LF and TAB: refuse instead
         raise InvalidArgumentError(
-            "url: must not contain control characters (CR, LF, TAB, NUL, ...), got "
+            "url: expected a URL without control characters (CR, LF, TAB, NUL, ...), got "
             f"{safe_url(url)!r}"
         )
     parts = urlsplit(url)
