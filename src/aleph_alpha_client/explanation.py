@@ -12,8 +12,8 @@ from ._exceptions import (
     InvalidArgumentError,
     InvalidArgumentTypeError,
 )
+from ._validation import check_bool, check_number, check_str, got
 from .prompt import ControlTokenOverlap, Image, Prompt, PromptItem, Text, _check_prompt
-from .utils import _check_bool, _check_number, _check_str, _got
 
 __all__ = [
     "CustomGranularity",
@@ -106,7 +106,7 @@ def _check_enum(name: str, value: Any, enum: type[Enum]) -> None:
             return
         raise InvalidArgumentError(f"{name}: expected one of {allowed} or None, got {value!r}")
     raise InvalidArgumentTypeError(
-        f"{name}: expected a {enum.__name__}, one of {allowed} or None, got {_got(value)}"
+        f"{name}: expected a {enum.__name__}, one of {allowed} or None, got {got(value)}"
     )
 
 
@@ -166,21 +166,21 @@ class ExplanationRequest:
     def _validate(self) -> None:
         """Raise ``InvalidArgumentError`` naming the first invalid field."""
         _check_prompt("prompt", self.prompt)
-        _check_str("target", self.target)
-        _check_number(
+        check_str("target", self.target)
+        check_number(
             "contextual_control_threshold", self.contextual_control_threshold, optional=True
         )
-        _check_number("control_factor", self.control_factor, optional=True)
+        check_number("control_factor", self.control_factor, optional=True)
         _check_enum("control_token_overlap", self.control_token_overlap, ControlTokenOverlap)
-        _check_bool("control_log_additive", self.control_log_additive, optional=True)
+        check_bool("control_log_additive", self.control_log_additive, optional=True)
         granularity = self.prompt_granularity
         if isinstance(granularity, CustomGranularity):
-            _check_str("prompt_granularity.delimiter", granularity.delimiter)
+            check_str("prompt_granularity.delimiter", granularity.delimiter)
         elif granularity is not None:
             _check_enum("prompt_granularity", granularity, PromptGranularity)
         _check_enum("target_granularity", self.target_granularity, TargetGranularity)
         _check_enum("postprocessing", self.postprocessing, ExplanationPostprocessing)
-        _check_bool("normalize", self.normalize, optional=True)
+        check_bool("normalize", self.normalize, optional=True)
 
 
 @dataclass(frozen=True)
