@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional, Union
 
@@ -413,7 +413,7 @@ class CompletionSummary:
 CompletionResponseStreamItem = Union[StreamChunk, StreamSummary, CompletionSummary]
 """One item of a completion stream."""
 
-_STREAM_PARSERS: dict[str, Any] = {
+_STREAM_PARSERS: dict[str, Callable[[Mapping[str, Any]], CompletionResponseStreamItem]] = {
     "stream_chunk": StreamChunk.from_json,
     "stream_summary": StreamSummary.from_json,
     "completion_summary": CompletionSummary.from_json,
@@ -434,4 +434,4 @@ def stream_item_from_json(json: Mapping[str, Any]) -> CompletionResponseStreamIt
             if item_type is not None
             else f"completion stream item without a 'type': {str(json)[:200]}"
         )
-    return parse(json)  # type: ignore[no-any-return]
+    return parse(json)

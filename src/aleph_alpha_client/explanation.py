@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar, Optional, Union
@@ -385,7 +385,7 @@ PromptItemExplanation = Union[
     ImagePromptItemExplanation,
 ]
 
-_ITEM_PARSERS: dict[str, Any] = {
+_ITEM_PARSERS: dict[str, Callable[[Mapping[str, Any]], PromptItemExplanation]] = {
     "text": TextPromptItemExplanation.from_json,
     "target": TargetPromptItemExplanation.from_json,
     "image": ImagePromptItemExplanation.from_json,
@@ -412,7 +412,7 @@ class Explanation:
         parse = _ITEM_PARSERS.get(item["type"])
         if parse is None:
             raise APIResponseValidationError(f"unsupported explanation item type: {item['type']!r}")
-        return parse(item)  # type: ignore[no-any-return]
+        return parse(item)
 
     @classmethod
     def from_json(cls, json: Mapping[str, Any]) -> Explanation:

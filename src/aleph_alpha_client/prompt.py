@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -445,7 +445,7 @@ def _item_to_json(item: Any) -> Mapping[str, Any]:
     )
 
 
-_ITEM_PARSERS: dict[str, Any] = {
+_ITEM_PARSERS: dict[str, Callable[[Mapping[str, Any]], PromptItem]] = {
     "text": Text.from_json,
     "image": Image.from_json,
     "token_ids": Tokens.from_json,
@@ -507,7 +507,7 @@ class Prompt:
         for item in items_json:
             if not isinstance(item, Mapping):
                 continue
-            parse = _ITEM_PARSERS.get(item.get("type"))  # type: ignore[arg-type]
+            parse = _ITEM_PARSERS.get(item.get("type", ""))
             if parse is None:
                 continue
             try:
