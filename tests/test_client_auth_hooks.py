@@ -206,11 +206,14 @@ def test_client_refuses_an_async_token_callable() -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_bad_token_from_the_callable_fails_before_sending(mode: str, emu: Emulator) -> None:
-    with pytest.raises(InvalidArgumentTypeError, match="token: the token callable returned int"):
+    with pytest.raises(
+        InvalidArgumentTypeError,
+        match="token: expected the token callable to return a str, got int",
+    ):
         run(mode, make(mode, emu, lambda: 42), chat_text(mode))
     with pytest.raises(InvalidArgumentError, match="control characters"):
         run(mode, make(mode, emu, lambda: "a\r\nX-Evil: 1"), chat_text(mode))
-    with pytest.raises(InvalidArgumentError, match="not ASCII"):
+    with pytest.raises(InvalidArgumentError, match="non-ASCII"):
         run(mode, make(mode, emu, lambda: "tok\u201d"), chat_text(mode))
     assert emu.requests == []
 
@@ -310,8 +313,8 @@ def test_default_headers_and_extra_headers_are_sent(mode: str, emu: Emulator) ->
     [
         ({"X-A": "ok\r\nX-Injected: 1"}, "control characters"),
         ({"X-A": "nul\x00"}, "control characters"),
-        ({"Bad Name": "v"}, "not a valid header name"),
-        ({"X-A:": "v"}, "not a valid header name"),
+        ({"Bad Name": "v"}, "expected valid header names"),
+        ({"X-A:": "v"}, "expected valid header names"),
         ({"Authorization": "Bearer other"}, "token="),
         ({"content-length": "3"}, "frames the body"),
         ({"Host": "elsewhere"}, "host="),
@@ -462,7 +465,7 @@ def test_client_refuses_async_hooks() -> None:
 @pytest.mark.parametrize(
     ("hooks", "message"),
     [
-        ({"requests": []}, "unknown event 'requests'"),
+        ({"requests": []}, "expected the events 'request' and 'response', got 'requests'"),
         ({"request": print}, "expected a list of callables"),
         ({"response": ["x"]}, "expected callables"),
         ([print], "expected a dict"),

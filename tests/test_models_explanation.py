@@ -95,9 +95,9 @@ def test_prompt_granularity_forms() -> None:
         (
             {"target_granularity": "tokens"},
             InvalidArgumentError,
-            "target_granularity must be one of",
+            "target_granularity: expected one of",
         ),
-        ({"postprocessing": 3}, InvalidArgumentTypeError, "postprocessing must be a"),
+        ({"postprocessing": 3}, InvalidArgumentTypeError, "postprocessing: expected a"),
         ({"prompt_granularity": "line"}, InvalidArgumentError, "prompt_granularity"),
         ({"normalize": "yes"}, InvalidArgumentTypeError, "normalize: expected a bool"),
         ({"control_factor": "0.1"}, InvalidArgumentTypeError, "control_factor: expected a number"),
@@ -217,5 +217,5 @@ def test_with_image_prompt_items_in_pixels() -> None:
             ImageScore(left=50, top=50, width=100, height=50, score=0.1),
         ]
     )
-    with pytest.raises(InvalidArgumentTypeError, match="must be an Image"):
+    with pytest.raises(InvalidArgumentTypeError, match="expected an Image"):
         ImagePromptItemExplanation([]).in_pixels(Text.from_text("x"))

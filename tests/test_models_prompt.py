@@ -121,7 +121,7 @@ def test_bare_str_and_list_items_are_backwards_compatible() -> None:
 
 
 def test_unknown_prompt_item_raises_typed_error() -> None:
-    with pytest.raises(InvalidArgumentTypeError, match=r"prompt items .* got int"):
+    with pytest.raises(InvalidArgumentTypeError, match=r"prompt.items: expected .* got int"):
         Prompt([42]).to_json()  # type: ignore[list-item]
 
 
@@ -244,7 +244,7 @@ def test_from_image_source_dispatch(tmp_path: Path, jpeg_bytes: bytes) -> None:
     assert Image.from_image_source(jpeg_bytes).base_64 == expected
     pil = PILImageModule.open(io.BytesIO(jpeg_bytes))
     assert Image.from_image_source(pil).mime_type == "image/png"
-    with pytest.raises(TypeError, match="image_source must be"):
+    with pytest.raises(TypeError, match="image_source: expected"):
         Image.from_image_source(None)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentTypeError):
         Image.from_image_source(3)  # type: ignore[arg-type]

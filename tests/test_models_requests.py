@@ -264,7 +264,7 @@ def test_unknown_stream_item_raises_typed_error(item: dict[str, Any]) -> None:
             "stop_sequences: expected a list of str",
         ),
         ({"stop_sequences": ["a", 1]}, InvalidArgumentTypeError, r"stop_sequences\[1\]"),
-        ({"logit_bias": {"x": 1.0}}, InvalidArgumentTypeError, "logit_bias keys"),
+        ({"logit_bias": {"x": 1.0}}, InvalidArgumentTypeError, "logit_bias: expected token ids"),
         ({"logit_bias": {1: "a"}}, InvalidArgumentTypeError, r"logit_bias\[1\]"),
         ({"echo": 1}, InvalidArgumentTypeError, "echo: expected a bool"),
         ({"control_log_additive": "yes"}, InvalidArgumentTypeError, "control_log_additive"),
@@ -290,7 +290,7 @@ def test_completion_validation_accepts_ints_for_floats_and_none() -> None:
 
 
 def test_completion_validation_rejects_non_prompt() -> None:
-    with pytest.raises(InvalidArgumentTypeError, match="prompt must be a Prompt, got str"):
+    with pytest.raises(InvalidArgumentTypeError, match="prompt: expected a Prompt, got str"):
         CompletionRequest("hello")._validate()  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentTypeError, match=r"prompt.items\[0\]"):
         CompletionRequest(Prompt([3.5]))._validate()  # type: ignore[list-item]
@@ -415,20 +415,26 @@ def test_embedding_responses() -> None:
 @pytest.mark.parametrize(
     ("request_", "message"),
     [
-        (EmbeddingRequest(HELLO, layers=[], pooling=["mean"]), "layers must not be empty"),
+        (
+            EmbeddingRequest(HELLO, layers=[], pooling=["mean"]),
+            "layers: expected a non-empty list of int, got an empty list",
+        ),
         (EmbeddingRequest(HELLO, layers=[0], pooling="mean"), "pooling: expected a non-empty list"),  # type: ignore[arg-type]
-        (SemanticEmbeddingRequest(HELLO, "sym"), "representation must be one of"),  # type: ignore[arg-type]
+        (
+            SemanticEmbeddingRequest(HELLO, "sym"),
+            "representation: expected a SemanticRepresentation or one of",
+        ),  # type: ignore[arg-type]
         (
             SemanticEmbeddingRequest(HELLO, SemanticRepresentation.Query, compress_to_size=0),
             "compress_to_size: expected a positive int",
         ),
         (
             BatchSemanticEmbeddingRequest(HELLO, SemanticRepresentation.Query),  # type: ignore[arg-type]
-            "prompts must be a list",
+            "prompts: expected a list",
         ),
         (InstructableEmbeddingRequest(HELLO, None), "instruction: expected a str"),  # type: ignore[arg-type]
-        (EmbeddingV2Request([]), "input must not be empty"),
-        (EmbeddingV2Request([1, "a"]), "input must be"),  # type: ignore[arg-type]
+        (EmbeddingV2Request([]), "input: expected .*, got an empty list"),
+        (EmbeddingV2Request([1, "a"]), "input: expected"),  # type: ignore[arg-type]
         (EmbeddingV2Request("a", encoding_format="hex"), "encoding_format"),  # type: ignore[arg-type]
     ],
 )
@@ -565,7 +571,10 @@ def test_steering() -> None:
     )
     concept_id = "a" * 64
     assert SteeringConceptCreationResponse.from_json({"id": concept_id}).id == concept_id
-    with pytest.raises(InvalidArgumentError, match="examples must not be empty"):
+    with pytest.raises(
+        InvalidArgumentError,
+        match="examples: expected a non-empty list of SteeringPairedExample, got an empty list",
+    ):
         SteeringConceptCreationRequest([])._validate()
     with pytest.raises(InvalidArgumentTypeError, match=r"examples\[0\]"):
         SteeringConceptCreationRequest([("a", "b")])._validate()  # type: ignore[list-item]

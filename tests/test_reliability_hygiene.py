@@ -82,14 +82,14 @@ def test_control_character_in_host_is_refused(cls: Any, ch: str, server: RawServ
         f"http://127.0.0.1:{server.port}{ch}/",
         f"http://127.0.{ch}0.1:{server.port}/",
     ):
-        with pytest.raises(InvalidArgumentError, match="host: must not contain control"):
+        with pytest.raises(InvalidArgumentError, match="host: expected a URL without control"):
             cls(TOKEN, host=host)
     assert server.accepted == 0
 
 
 @pytest.mark.parametrize("ch", CONTROLS)
 def test_control_character_in_download_url_is_refused(ch: str, server: RawServer) -> None:
-    with pytest.raises(InvalidArgumentError, match="url: must not contain control"):
+    with pytest.raises(InvalidArgumentError, match="url: expected a URL without control"):
         load_base64_from_url(f"http://127.0.0.1:{server.port}/image{ch}.png")
     assert server.accepted == 0
 
@@ -97,7 +97,7 @@ def test_control_character_in_download_url_is_refused(ch: str, server: RawServer
 @pytest.mark.parametrize("token", ["tok\ten", "tok\0en", "tok\x1ben", "tokén", "tok\u201den"])
 @pytest.mark.parametrize("cls", [Client, AsyncClient])
 def test_bad_token_is_refused_without_echo(cls: Any, token: str, server: RawServer) -> None:
-    with pytest.raises(InvalidArgumentError, match="token: must") as info:
+    with pytest.raises(InvalidArgumentError, match="token: expected") as info:
         cls(token, host=f"http://127.0.0.1:{server.port}")
     assert token not in str(info.value)
     assert server.accepted == 0
@@ -105,7 +105,9 @@ def test_bad_token_is_refused_without_echo(cls: Any, token: str, server: RawServ
 
 @pytest.mark.parametrize("cls", [Client, AsyncClient])
 def test_credentials_in_host_are_refused_without_echo(cls: Any, server: RawServer) -> None:
-    with pytest.raises(InvalidArgumentError, match="host: must not contain credentials") as info:
+    with pytest.raises(
+        InvalidArgumentError, match="host: expected a URL without credentials"
+    ) as info:
         cls(TOKEN, host=f"http://admin:s3cret@127.0.0.1:{server.port}")
     assert "s3cret" not in str(info.value) and "admin" not in str(info.value)
     with pytest.raises(InvalidArgumentError) as info:

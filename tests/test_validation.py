@@ -14,14 +14,20 @@ from aleph_alpha_client import (
     Client,
     CompletionRequest,
     EmbeddingRequest,
+    EmbeddingV2Request,
+    ExplanationRequest,
     Message,
     Prompt,
     RerankRequest,
     Role,
+    SemanticEmbeddingRequest,
     Timeout,
     TokenizationRequest,
 )
 from aleph_alpha_client._exceptions import InvalidArgumentError, InvalidArgumentTypeError
+from aleph_alpha_client._sse import SSEDecoder
+from aleph_alpha_client.steering import SteeringConceptCreationRequest
+from aleph_alpha_client.tools import ToolLoop
 
 HOST = "http://127.0.0.1:9"
 STYLE = re.compile(r"^(?P<name>[\w.\[\]]+): expected (?P<what>.+), got (?P<got>.+)$")
@@ -98,6 +104,81 @@ CASES: list[tuple[str, Callable[[], Any], str, type[Exception]]] = [
         "ChatRequest.top_p",
         InvalidArgumentTypeError,
     ),
+    (
+        "chat messages empty",
+        lambda: ChatRequest("m", [])._validate(),
+        "ChatRequest.messages",
+        InvalidArgumentError,
+    ),
+    (
+        "chat logprobs",
+        lambda: ChatRequest("m", MESSAGES, logprobs=1)._validate(),  # type: ignore[arg-type]
+        "ChatRequest.logprobs",
+        InvalidArgumentTypeError,
+    ),
+    (
+        "chat logit_bias key",
+        lambda: ChatRequest("m", MESSAGES, logit_bias={-1: 1.0})._validate(),
+        "ChatRequest.logit_bias",
+        InvalidArgumentTypeError,
+    ),
+    (
+        "completion prompt",
+        lambda: CompletionRequest("hello")._validate(),  # type: ignore[arg-type]
+        "prompt",
+        InvalidArgumentTypeError,
+    ),
+    (
+        "completion logit_bias key",
+        lambda: CompletionRequest(HELLO, logit_bias={"x": 1.0})._validate(),  # type: ignore[dict-item]
+        "logit_bias",
+        InvalidArgumentTypeError,
+    ),
+    (
+        "embedding layers empty",
+        lambda: EmbeddingRequest(HELLO, layers=[], pooling=["mean"])._validate(),
+        "layers",
+        InvalidArgumentError,
+    ),
+    (
+        "embedding layers item",
+        lambda: EmbeddingRequest(HELLO, layers=["0"], pooling=["mean"])._validate(),  # type: ignore[list-item]
+        "layers[0]",
+        InvalidArgumentTypeError,
+    ),
+    (
+        "semantic representation",
+        lambda: SemanticEmbeddingRequest(HELLO, "sym")._validate(),  # type: ignore[arg-type]
+        "representation",
+        InvalidArgumentError,
+    ),
+    (
+        "embedding v2 input",
+        lambda: EmbeddingV2Request([])._validate(),
+        "input",
+        InvalidArgumentError,
+    ),
+    (
+        "explanation postprocessing",
+        lambda: ExplanationRequest(HELLO, "x", postprocessing=3)._validate(),  # type: ignore[arg-type]
+        "postprocessing",
+        InvalidArgumentTypeError,
+    ),
+    (
+        "steering examples",
+        lambda: SteeringConceptCreationRequest([])._validate(),
+        "examples",
+        InvalidArgumentError,
+    ),
+    ("ctor token", lambda: Client("tok\u201d", host=HOST), "token", InvalidArgumentError),
+    ("ctor stream_timeout", _client(stream_timeout=0), "stream_timeout", InvalidArgumentError),
+    (
+        "tool loop max_iterations",
+        lambda: ToolLoop(ChatRequest("m", MESSAGES), max_iterations=0),
+        "max_iterations",
+        InvalidArgumentError,
+    ),
+    ("sse max_event_size", lambda: SSEDecoder(0), "max_event_size", InvalidArgumentError),
 ]
 
 

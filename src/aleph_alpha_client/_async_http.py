@@ -342,7 +342,8 @@ class _Conn(asyncio.Protocol):
 
 
 class AsyncHTTPResponse:
-    """An answer: ``status``, ``headers`` (lower-case keys), ``read()``, ``iter_chunks()``.
+    """An answer: ``status``, ``headers`` (lower-case keys), ``read()``, ``iter_chunks()``;
+    our implementation of the public protocol :class:`~aleph_alpha_client.transport.AsyncResponse`.
 
     Of a stream request, ``read()`` takes the whole body under one deadline (``Timeout.read``
     from the call) and ``max_body``; ``iter_chunks()`` of a ``text/event-stream`` answer
@@ -499,7 +500,8 @@ class AsyncHTTPResponse:
 
 
 class AsyncHTTP:
-    """A pool of keep-alive connections bound to the running event loop.
+    """A pool of keep-alive connections bound to the running event loop (one per loop of an
+    :class:`~aleph_alpha_client._transport.AsyncTransport`).
 
     Built outside a loop, it binds to the loop of its first request; used from another loop
     later, it drops the connections of the old one (without awaiting) and starts afresh.

@@ -175,7 +175,7 @@ def _normalise_host(host: str) -> str:
     if has_control(host):
         # urlsplit would silently drop CR, LF and TAB: refuse instead
         raise InvalidArgumentError(
-            "host: must not contain control characters (CR, LF, TAB, NUL, ...), got "
+            "host: expected a URL without control characters (CR, LF, TAB, NUL, ...), got "
             f"{safe_url(host)!r}"
         )
     parts = urlsplit(host)
@@ -186,18 +186,18 @@ def _normalise_host(host: str) -> str:
         )
     if "@" in parts.netloc:
         raise InvalidArgumentError(
-            "host: must not contain credentials (user:password@); pass the API token as "
-            "token= instead"
+            "host: expected a URL without credentials, got one with user:password@; pass "
+            "the API token as token= instead"
         )
     if parts.query or parts.fragment:
         raise InvalidArgumentError(f"host: expected a URL without query or fragment, got {host!r}")
     try:
         parts.port  # noqa: B018 - a bad port raises here, not in the middle of a call
     except ValueError:
-        raise InvalidArgumentError(f"host: bad port in {host!r}") from None
+        raise InvalidArgumentError(f"host: expected a valid port, got {host!r}") from None
     if not parts.netloc.isascii():
         raise InvalidArgumentError(
-            f"host: the host name must be ASCII (use its IDNA 'xn--' form), got {host!r}"
+            f"host: expected an ASCII host name (use its IDNA 'xn--' form), got {host!r}"
         )
     if not parts.path.isascii() or " " in parts.path:
         # a non-ASCII path is sent as UTF-8 percent-escapes, never as raw latin-1 bytes
@@ -242,11 +242,15 @@ def _static_token(token: str | None) -> str:
         raise InvalidArgumentTypeError(f"token: expected a str, got {type(token).__name__}")
     if has_control(token):
         raise InvalidArgumentError(
-            "token: must not contain control characters (CR, LF, TAB, NUL, ...)"
+            "token: expected a token without control characters, got one with control "
+            "characters (CR, LF, TAB, NUL, ...)"
         )
     if not token.isascii():
         # a token is ASCII; a latin-1 one would go out as raw bytes, anything else fail later
-        raise InvalidArgumentError("token: must be ASCII (check for a pasted typographic quote)")
+        raise InvalidArgumentError(
+            "token: expected an ASCII token, got one with non-ASCII characters (check for a "
+            "pasted typographic quote)"
+        )
     return token
 
 
@@ -260,7 +264,8 @@ def check_stream_timeout(value: Any) -> float | None:
         )
     if not 0 < value < float("inf"):
         raise InvalidArgumentError(
-            f"stream_timeout: must be a finite number > 0 seconds (None for no limit), got {value}"
+            "stream_timeout: expected a finite number of seconds > 0 (None for no limit), "
+            f"got {value}"
         )
     return float(value)
 

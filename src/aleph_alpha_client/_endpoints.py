@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from ._exceptions import InvalidArgumentError, InvalidArgumentTypeError
 from ._streaming import ChatItem, StreamState, chat_stream_state, completion_stream_state
+from ._validation import check_int
 from .chat import ChatRequest, ChatResponse
 from .completion import CompletionRequest, CompletionResponse, CompletionResponseStreamItem
 from .detokenization import DetokenizationRequest, DetokenizationResponse
@@ -112,12 +113,7 @@ def split_batches(
         raise InvalidArgumentTypeError(
             f"request: expected a BatchSemanticEmbeddingRequest, got {type(request).__name__}"
         )
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-        raise InvalidArgumentTypeError(f"batch_size: expected an int, got {batch_size!r}")
-    if not 1 <= batch_size <= MAX_BATCH_SIZE:
-        raise InvalidArgumentError(
-            f"batch_size: must be between 1 and {MAX_BATCH_SIZE}, got {batch_size}"
-        )
+    check_int("batch_size", batch_size, minimum=1, maximum=MAX_BATCH_SIZE)
     if (
         isinstance(num_concurrent_requests, bool)
         or not isinstance(num_concurrent_requests, int)

@@ -137,7 +137,7 @@ def check_event_hooks(hooks: Any, *, sync: bool) -> EventHooks | None:
     for key, value in hooks.items():
         if key not in ("request", "response"):
             raise InvalidArgumentError(
-                f"event_hooks: unknown event {key!r}; expected 'request' or 'response'"
+                f"event_hooks: expected the events 'request' and 'response', got {key!r}"
             )
         if callable(value) or isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
             raise InvalidArgumentTypeError(
@@ -183,14 +183,18 @@ def check_token_value(token: Any) -> str:
     shown), as a static token must be."""
     if not isinstance(token, str):
         raise InvalidArgumentTypeError(
-            f"token: the token callable returned {type(token).__name__}, expected a str"
+            f"token: expected the token callable to return a str, got {type(token).__name__}"
         )
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in token):
         raise InvalidArgumentError(
-            "token: the token callable returned a token with control characters (CR, LF, ...)"
+            "token: expected the token callable to return a token without control characters, "
+            "got one with control characters (CR, LF, ...)"
         )
     if not token.isascii():
-        raise InvalidArgumentError("token: the token callable returned a token that is not ASCII")
+        raise InvalidArgumentError(
+            "token: expected the token callable to return an ASCII token, got one with "
+            "non-ASCII characters"
+        )
     return token
 
 
@@ -210,7 +214,7 @@ def check_headers(headers: Any, argument: str) -> tuple[tuple[str, str], ...]:
     seen: set[str] = set()
     for name, value in headers.items():
         if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
-            raise InvalidArgumentError(f"{argument}: {name!r} is not a valid header name")
+            raise InvalidArgumentError(f"{argument}: expected valid header names, got {name!r}")
         low = name.lower()
         if low in _RESERVED_HEADERS:
             raise InvalidArgumentError(
@@ -225,12 +229,13 @@ def check_headers(headers: Any, argument: str) -> tuple[tuple[str, str], ...]:
             )
         if any((ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F for ch in value):
             raise InvalidArgumentError(
-                f"{argument}[{name!r}]: the value must not contain control characters "
-                "(CR, LF, NUL, ...)"
+                f"{argument}[{name!r}]: expected a value without control characters, got one "
+                "with control characters (CR, LF, NUL, ...)"
             )
         if any(ord(ch) > 0xFF for ch in value):
             raise InvalidArgumentError(
-                f"{argument}[{name!r}]: the value must be Latin-1 text (HTTP/1.1 headers)"
+                f"{argument}[{name!r}]: expected Latin-1 text (HTTP/1.1 headers), got a value "
+                "with characters beyond U+00FF"
             )
         pairs.append((name, value.strip(" \t")))
     return tuple(pairs)
@@ -255,14 +260,18 @@ def check_query(query: Any, argument: str) -> tuple[tuple[str, str], ...]:
     pairs: list[tuple[str, str]] = []
     for name, value in query.items():
         if not isinstance(name, str) or not name:
-            raise InvalidArgumentError(f"{argument}: {name!r} is not a parameter name")
+            raise InvalidArgumentError(
+                f"{argument}: expected non-empty str parameter names, got {name!r}"
+            )
         if name == "nice":
             raise InvalidArgumentError(f"{argument}: use nice=True instead of a 'nice' parameter")
         if isinstance(value, bool):
             value = "true" if value else "false"
         elif isinstance(value, (int, float)):
             if value != value or abs(value) == float("inf"):
-                raise InvalidArgumentError(f"{argument}[{name!r}]: must be finite, got {value}")
+                raise InvalidArgumentError(
+                    f"{argument}[{name!r}]: expected a finite number, got {value}"
+                )
             value = str(value)
         elif not isinstance(value, str):
             raise InvalidArgumentTypeError(

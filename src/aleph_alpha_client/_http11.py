@@ -77,11 +77,11 @@ class BodyTooLargeError(ProtocolError):
 def _check_header(name: str, value: str) -> None:
     if any(ch < " " or ch == "\x7f" for ch in value) or any(ch in name for ch in _BAD_HEADER_CHARS):
         raise InvalidArgumentError(
-            f"header {name!r}: names and values must not contain control characters "
-            "(CR, LF, TAB, NUL, ...)"
+            f"header {name!r}: expected a name and value without control characters, got "
+            "control characters (CR, LF, TAB, NUL, ...)"
         )
     if not name or ":" in name or " " in name or "\t" in name:
-        raise InvalidArgumentError(f"header {name!r}: not a valid header name")
+        raise InvalidArgumentError(f"header {name!r}: expected a valid header name, got {name!r}")
 
 
 def serialize_request(
@@ -98,11 +98,15 @@ def serialize_request(
     appended only when it is below ``SEPARATE_BODY_SIZE`` (send larger bodies separately).
     """
     if any(ch in method for ch in " \r\n\0") or not method:
-        raise InvalidArgumentError(f"method {method!r}: not a valid HTTP method")
+        raise InvalidArgumentError(f"method: expected a valid HTTP method, got {method!r}")
     if any(ch <= " " or ch == "\x7f" for ch in target):
-        raise InvalidArgumentError("url: must not contain spaces or control characters")
+        raise InvalidArgumentError(
+            "url: expected a request target without spaces or control characters, got one with them"
+        )
     if not target.isascii():
-        raise InvalidArgumentError("url: the path must be ASCII (percent-encode it)")
+        raise InvalidArgumentError(
+            "url: expected an ASCII path (percent-encode it), got one with non-ASCII characters"
+        )
     lines = [f"{method} {target} HTTP/1.1"]
     has_host = has_length = False
     for name, value in headers.items():
@@ -127,7 +131,8 @@ def serialize_request(
         head = "\r\n".join(lines).encode("latin-1")
     except UnicodeEncodeError as err:
         raise InvalidArgumentError(
-            "headers: names and values must be latin-1 encodable (encode non-ASCII values)"
+            "headers: expected latin-1 encodable names and values (encode non-ASCII values), "
+            "got characters beyond U+00FF"
         ) from err
     if body and len(body) < SEPARATE_BODY_SIZE:
         return head + body

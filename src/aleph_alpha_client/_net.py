@@ -51,14 +51,14 @@ class Target:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
-            raise InvalidArgumentError(f"url: only http and https are supported, got {url!r}")
+            raise InvalidArgumentError(f"url: expected an http or https URL, got {url!r}")
         host = parts.hostname
         if not host:
-            raise InvalidArgumentError(f"url: no host in {url!r}")
+            raise InvalidArgumentError(f"url: expected a URL with a host, got {url!r}")
         try:
             port = parts.port or (443 if scheme == "https" else 80)
         except ValueError as err:
-            raise InvalidArgumentError(f"url: bad port in {url!r}") from err
+            raise InvalidArgumentError(f"url: expected a valid port, got {url!r}") from err
         default = 443 if scheme == "https" else 80
         shown = f"[{host}]" if ":" in host else host
         self.scheme = scheme

@@ -27,6 +27,7 @@ from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from ._exceptions import InvalidArgumentError
+from ._validation import got
 
 __all__ = ["Proxy", "ProxyRules", "bypass_proxy", "parse_proxy"]
 
@@ -84,9 +85,11 @@ def parse_proxy(url: str, source: str = "proxy") -> Proxy:
     is never shown (it may hold a password).
     """
     if not isinstance(url, str):
-        raise InvalidArgumentError(f"{source}: expected a proxy URL string")
+        raise InvalidArgumentError(f"{source}: expected a proxy URL string, got {got(url)}")
     if any(ord(c) < 32 or ord(c) == 127 for c in url):
-        raise InvalidArgumentError(f"{source}: the proxy URL contains control characters")
+        raise InvalidArgumentError(
+            f"{source}: expected a proxy URL without control characters, got one with them"
+        )
     url = url.strip()
     if "://" not in url:
         url = "http://" + url
@@ -102,16 +105,19 @@ def parse_proxy(url: str, source: str = "proxy") -> Proxy:
         host = parts.hostname
         port = parts.port or _SCHEMES[scheme]
     except ValueError:
-        raise InvalidArgumentError(f"{source}: bad port in the proxy URL") from None
+        raise InvalidArgumentError(
+            f"{source}: expected a valid port in the proxy URL, got an invalid one"
+        ) from None
     if not host:
-        raise InvalidArgumentError(f"{source}: no host in the proxy URL")
+        raise InvalidArgumentError(f"{source}: expected a proxy URL with a host, got none")
     auth = username = password = None
     if parts.username is not None:
         username = unquote(parts.username)
         password = unquote(parts.password or "")
         if any(ord(c) < 32 or ord(c) == 127 for c in username + password):
             raise InvalidArgumentError(
-                f"{source}: the proxy credentials contain control characters"
+                f"{source}: expected proxy credentials without control characters, got some "
+                "with them"
             )
         raw = f"{username}:{password}".encode()
         auth = "Basic " + base64.b64encode(raw).decode("ascii")

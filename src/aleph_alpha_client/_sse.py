@@ -36,7 +36,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ._exceptions import EventTooLargeError, InvalidArgumentError, InvalidArgumentTypeError
+from ._exceptions import EventTooLargeError
+from ._validation import check_int
 
 __all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEDecoder", "ServerSentEvent"]
 
@@ -141,12 +142,7 @@ class SSEDecoder:
     )
 
     def __init__(self, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
-        if isinstance(max_event_size, bool) or not isinstance(max_event_size, int):
-            raise InvalidArgumentTypeError(
-                f"max_event_size must be an int, got {type(max_event_size).__name__}"
-            )
-        if max_event_size < 1:
-            raise InvalidArgumentError(f"max_event_size must be >= 1, got {max_event_size}")
+        check_int("max_event_size", max_event_size, minimum=1)
         self._max = max_event_size
         self._line_limit = max_event_size + _FIELD_ROOM
         self.last_event_id: str = ""

@@ -114,7 +114,8 @@ def _after(seconds: float | None) -> float | None:
 
 
 class SyncHTTPResponse:
-    """An answer: ``status``, ``headers`` (lower-case keys), ``read()``, ``iter_chunks()``.
+    """An answer: ``status``, ``headers`` (lower-case keys), ``read()``, ``iter_chunks()``;
+    our implementation of the public protocol :class:`~aleph_alpha_client.transport.SyncResponse`.
 
     Of a stream request, ``read()`` takes the whole body under one deadline (``Timeout.read``
     from the call) and ``max_body``; ``iter_chunks()`` of a ``text/event-stream`` answer
@@ -283,7 +284,11 @@ class SyncHTTPResponse:
 
 
 class SyncHTTP:
-    """A pool of keep-alive connections shared by a client and its copies; thread-safe."""
+    """A pool of keep-alive connections shared by a client and its copies; thread-safe.
+
+    The pool behind :class:`~aleph_alpha_client._transport.SyncTransport`, which a client
+    holds (it builds this pool with the environment's proxy rules and sends with its ``send``).
+    """
 
     def __init__(
         self,

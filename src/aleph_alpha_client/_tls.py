@@ -42,7 +42,10 @@ def check_cert(cert: Any) -> tuple[str, str | None] | None:
         if not isinstance(certfile, (str, os.PathLike)) or not isinstance(
             keyfile, (str, os.PathLike)
         ):
-            raise InvalidArgumentTypeError("cert: expected (certificate path, key path)")
+            raise InvalidArgumentTypeError(
+                "cert: expected (certificate path, key path), "
+                f"got ({type(certfile).__name__}, {type(keyfile).__name__})"
+            )
         pair = (os.fspath(certfile), os.fspath(keyfile))
     else:
         raise InvalidArgumentTypeError(

@@ -81,10 +81,13 @@ class AsyncResponse(Protocol):
 
 
 class SyncTransport:
-    """A keep-alive connection pool shared by a client and its ``with_options`` copies.
+    """The transport a ``Client`` holds: a keep-alive connection pool (``_sync_http.SyncHTTP``,
+    built with the environment's proxy rules) shared by a client and its ``with_options``
+    copies.
 
     ``send(request, timeout)`` sends one attempt and raises only our typed errors; it is the
-    pool's own method (bound once, no wrapper call per request).
+    pool's own method (bound once, no wrapper call per request). Its answers implement
+    :class:`SyncResponse`.
     """
 
     send: Callable[[HTTPRequest, Timeout], SyncResponse]

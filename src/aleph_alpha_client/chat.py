@@ -22,7 +22,7 @@ from ._exceptions import (
     InvalidArgumentError,
     InvalidArgumentTypeError,
 )
-from ._validation import check_int, check_number
+from ._validation import check_bool, check_int, check_number, got
 from .structured_output import JSONSchema, ResponseFormat, response_format_to_json
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -518,17 +518,19 @@ class ChatRequest:
                 f"{type(self.messages).__name__}"
             )
         if len(self.messages) == 0:
-            raise InvalidArgumentError("ChatRequest.messages: must hold at least one message")
+            raise InvalidArgumentError(
+                "ChatRequest.messages: expected at least one message, got an empty list"
+            )
         for i, message in enumerate(self.messages):
             if not isinstance(message, (Message, TextMessage)):
                 raise InvalidArgumentTypeError(
                     f"ChatRequest.messages[{i}]: expected a Message or TextMessage, "
                     f"got {type(message).__name__}"
                 )
-        _check_int("maximum_tokens", self.maximum_tokens, minimum=1)
-        _check_number("temperature", self.temperature, minimum=0.0)
-        _check_int("top_k", self.top_k, minimum=0)
-        _check_number("top_p", self.top_p, minimum=0.0, maximum=1.0)
+        check_int("ChatRequest.maximum_tokens", self.maximum_tokens, minimum=1, optional=True)
+        check_number("ChatRequest.temperature", self.temperature, minimum=0.0, optional=True)
+        check_int("ChatRequest.top_k", self.top_k, minimum=0, optional=True)
+        check_number("ChatRequest.top_p", self.top_p, minimum=0.0, maximum=1.0, optional=True)
         if self.stream_options is not None and not isinstance(self.stream_options, StreamOptions):
             raise InvalidArgumentTypeError(
                 "ChatRequest.stream_options: expected StreamOptions(include_usage=...), "
@@ -539,14 +541,16 @@ class ChatRequest:
             or not all(isinstance(c, str) for c in self.steering_concepts)
         ):
             raise InvalidArgumentTypeError(
-                "ChatRequest.steering_concepts: expected a list of concept id strings"
+                "ChatRequest.steering_concepts: expected a list of concept id strings or None, "
+                f"got {got(self.steering_concepts)}"
             )
         if self.tools is not None:
             if isinstance(self.tools, (str, bytes, Mapping)) or not isinstance(
                 self.tools, Sequence
             ):
                 raise InvalidArgumentTypeError(
-                    "ChatRequest.tools: expected a list of tool definitions (dicts)"
+                    "ChatRequest.tools: expected a list of tool definitions (dicts) or None, "
+                    f"got {type(self.tools).__name__}"
                 )
             from .tools import check_tool
 
@@ -560,8 +564,7 @@ class ChatRequest:
                     f"ChatRequest.tool_choice: expected one of {list(_TOOL_CHOICES)}, a "
                     f"ToolFunction or a dict, got {self.tool_choice!r}"
                 )
-        if self.parallel_tool_calls is not None and not isinstance(self.parallel_tool_calls, bool):
-            raise InvalidArgumentTypeError("ChatRequest.parallel_tool_calls: expected a bool")
+        check_bool("ChatRequest.parallel_tool_calls", self.parallel_tool_calls, optional=True)
         self._validate_sampling()
 
     def _validate_sampling(self) -> None:
@@ -574,9 +577,21 @@ class ChatRequest:
                     "ChatRequest.stop: expected a str or a list of str, "
                     f"got {type(self.stop).__name__}"
                 )
-        _check_int("n", self.n, minimum=1)
-        _check_number("frequency_penalty", self.frequency_penalty, minimum=-2.0, maximum=2.0)
-        _check_number("presence_penalty", self.presence_penalty, minimum=-2.0, maximum=2.0)
+        check_int("ChatRequest.n", self.n, minimum=1, optional=True)
+        check_number(
+            "ChatRequest.frequency_penalty",
+            self.frequency_penalty,
+            minimum=-2.0,
+            maximum=2.0,
+            optional=True,
+        )
+        check_number(
+            "ChatRequest.presence_penalty",
+            self.presence_penalty,
+            minimum=-2.0,
+            maximum=2.0,
+            optional=True,
+        )
         if self.logit_bias is not None:
             if not isinstance(self.logit_bias, Mapping):
                 raise InvalidArgumentTypeError(
@@ -586,19 +601,28 @@ class ChatRequest:
             for token, bias in self.logit_bias.items():
                 if isinstance(token, bool) or not isinstance(token, int) or token < 0:
                     raise InvalidArgumentTypeError(
-                        f"ChatRequest.logit_bias: keys must be token ids (int >= 0), got {token!r}"
+                        "ChatRequest.logit_bias: expected token ids (int >= 0) as keys, "
+                        f"got {token!r}"
                     )
-                _check_number(f"logit_bias[{token}]", bias, minimum=-100.0, maximum=100.0)
-        if self.logprobs is not None and not isinstance(self.logprobs, bool):
-            raise InvalidArgumentTypeError("ChatRequest.logprobs: expected a bool")
-        _check_int("top_logprobs", self.top_logprobs, minimum=0, maximum=20)
-        _check_int("seed", self.seed, minimum=-(2**63), maximum=2**64 - 1)
+                check_number(
+                    f"ChatRequest.logit_bias[{token}]", bias, minimum=-100.0, maximum=100.0
+                )
+        check_bool("ChatRequest.logprobs", self.logprobs, optional=True)
+        check_int(
+            "ChatRequest.top_logprobs", self.top_logprobs, minimum=0, maximum=20, optional=True
+        )
+        check_int("ChatRequest.seed", self.seed, minimum=-(2**63), maximum=2**64 - 1, optional=True)
         if self.reasoning_effort is not None and self.reasoning_effort not in _REASONING_EFFORTS:
             raise InvalidArgumentError(
                 f"ChatRequest.reasoning_effort: expected one of {list(_REASONING_EFFORTS)}, "
                 f"got {self.reasoning_effort!r}"
             )
-        _check_int("max_completion_tokens", self.max_completion_tokens, minimum=1)
+        check_int(
+            "ChatRequest.max_completion_tokens",
+            self.max_completion_tokens,
+            minimum=1,
+            optional=True,
+        )
         if self.extra_body is not None:
             if not isinstance(self.extra_body, Mapping):
                 raise InvalidArgumentTypeError(
@@ -607,12 +631,13 @@ class ChatRequest:
             for key in self.extra_body:
                 if not isinstance(key, str):
                     raise InvalidArgumentTypeError(
-                        f"ChatRequest.extra_body: keys must be str, got {key!r}"
+                        f"ChatRequest.extra_body: expected str keys, got {key!r}"
                     )
                 if key in _KNOWN_BODY_KEYS:
                     raise InvalidArgumentError(
-                        f"ChatRequest.extra_body: {key!r} is a known field; set it on the "
-                        "request (or the client) instead"
+                        "ChatRequest.extra_body: expected fields the client does not set "
+                        f"itself, got the known field {key!r}; set it on the request (or the "
+                        "client) instead"
                     )
 
     def to_json(self) -> dict[str, Any]:
@@ -708,18 +733,6 @@ _KNOWN_BODY_KEYS = frozenset(
         "stream",
     }
 )
-
-
-def _check_int(name: str, value: Any, *, minimum: int, maximum: Optional[int] = None) -> None:
-    if value is not None:
-        check_int(f"ChatRequest.{name}", value, minimum=minimum, maximum=maximum, optional=True)
-
-
-def _check_number(
-    name: str, value: Any, *, minimum: float, maximum: Optional[float] = None
-) -> None:
-    if value is not None:
-        check_number(f"ChatRequest.{name}", value, minimum=minimum, maximum=maximum, optional=True)
 
 
 @dataclass(frozen=True)

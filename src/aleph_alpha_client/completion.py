@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional, Union
 
 from ._exceptions import APIResponseValidationError, InvalidArgumentTypeError
-from .prompt import Prompt, _check_prompt
-from .utils import (
-    _check_bool,
-    _check_int,
-    _check_number,
-    _check_str,
-    _check_str_list,
-    _got,
-    _is_int,
+from ._validation import (
+    check_bool,
+    check_int,
+    check_number,
+    check_str,
+    check_str_list,
+    got,
+    is_int,
 )
+from .prompt import Prompt, _check_prompt
 
 __all__ = [
     "CompletionRequest",
@@ -169,49 +169,49 @@ class CompletionRequest:
         """
         _check_prompt("prompt", self.prompt)
         # 0 is valid: with echo=True it scores the prompt without generating
-        _check_int("maximum_tokens", self.maximum_tokens, minimum=0, optional=True)
-        _check_number("temperature", self.temperature, minimum=0, optional=True)
-        _check_int("top_k", self.top_k, minimum=0, optional=True)
-        _check_number("top_p", self.top_p, minimum=0, maximum=1, optional=True)
-        _check_number("presence_penalty", self.presence_penalty, optional=True)
-        _check_number("frequency_penalty", self.frequency_penalty, optional=True)
-        _check_number("sequence_penalty", self.sequence_penalty, optional=True)
-        _check_int(
+        check_int("maximum_tokens", self.maximum_tokens, minimum=0, optional=True)
+        check_number("temperature", self.temperature, minimum=0, optional=True)
+        check_int("top_k", self.top_k, minimum=0, optional=True)
+        check_number("top_p", self.top_p, minimum=0, maximum=1, optional=True)
+        check_number("presence_penalty", self.presence_penalty, optional=True)
+        check_number("frequency_penalty", self.frequency_penalty, optional=True)
+        check_number("sequence_penalty", self.sequence_penalty, optional=True)
+        check_int(
             "sequence_penalty_min_length",
             self.sequence_penalty_min_length,
             minimum=1,
             optional=True,
         )
-        _check_str("penalty_bias", self.penalty_bias, optional=True)
+        check_str("penalty_bias", self.penalty_bias, optional=True)
         for name in _SEQUENCE_FIELDS:
-            _check_str_list(name, getattr(self, name), optional=True)
-        _check_int("best_of", self.best_of, minimum=1, optional=True)
-        _check_int("n", self.n, minimum=1, optional=True)
-        _check_int("log_probs", self.log_probs, minimum=0, optional=True)
-        _check_int("minimum_tokens", self.minimum_tokens, minimum=0, optional=True)
-        _check_number(
+            check_str_list(name, getattr(self, name), optional=True)
+        check_int("best_of", self.best_of, minimum=1, optional=True)
+        check_int("n", self.n, minimum=1, optional=True)
+        check_int("log_probs", self.log_probs, minimum=0, optional=True)
+        check_int("minimum_tokens", self.minimum_tokens, minimum=0, optional=True)
+        check_number(
             "contextual_control_threshold", self.contextual_control_threshold, optional=True
         )
         for name in _BOOL_FIELDS:
-            _check_bool(name, getattr(self, name), optional=True)
-        _check_bool(
+            check_bool(name, getattr(self, name), optional=True)
+        check_bool(
             "penalty_exceptions_include_stop_sequences",
             self.penalty_exceptions_include_stop_sequences,
             optional=True,
         )
-        _check_bool("control_log_additive", self.control_log_additive, optional=True)
+        check_bool("control_log_additive", self.control_log_additive, optional=True)
         bias = self.logit_bias
         if bias is not None:
             if not isinstance(bias, Mapping):
                 raise InvalidArgumentTypeError(
-                    f"logit_bias must be a dict of token id to float or None, got {_got(bias)}"
+                    f"logit_bias: expected a dict of token id to float or None, got {got(bias)}"
                 )
             for key, value in bias.items():
-                if not (_is_int(key) or (isinstance(key, str) and key.isdigit())):
+                if not (is_int(key) or (isinstance(key, str) and key.isdigit())):
                     raise InvalidArgumentTypeError(
-                        f"logit_bias keys must be token ids (int), got {_got(key)}"
+                        f"logit_bias: expected token ids (int) as keys, got {got(key)}"
                     )
-                _check_number(f"logit_bias[{key!r}]", value)
+                check_number(f"logit_bias[{key!r}]", value)
 
 
 def _bias_key(key: Any) -> Any:
@@ -413,7 +413,7 @@ class CompletionSummary:
 CompletionResponseStreamItem = Union[StreamChunk, StreamSummary, CompletionSummary]
 """One item of a completion stream."""
 
-_STREAM_PARSERS: dict[str, Any] = {
+_STREAM_PARSERS: dict[str, Callable[[Mapping[str, Any]], CompletionResponseStreamItem]] = {
     "stream_chunk": StreamChunk.from_json,
     "stream_summary": StreamSummary.from_json,
     "completion_summary": CompletionSummary.from_json,
@@ -434,4 +434,4 @@ def stream_item_from_json(json: Mapping[str, Any]) -> CompletionResponseStreamIt
             if item_type is not None
             else f"completion stream item without a 'type': {str(json)[:200]}"
         )
-    return parse(json)  # type: ignore[no-any-return]
+    return parse(json)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
-from .utils import _check_int_list
+from ._validation import check_int_list
 
 __all__ = ["DetokenizationRequest", "DetokenizationResponse"]
 
@@ -27,7 +27,7 @@ class DetokenizationRequest:
 
     def _validate(self) -> None:
         """Raise ``InvalidArgumentError`` naming the first invalid field."""
-        _check_int_list("token_ids", self.token_ids)
+        check_int_list("token_ids", self.token_ids)
 
 
 @dataclass(frozen=True)

@@ -66,4 +66,6 @@ class Document:
             }
         if self.text is not None:
             return {"text": self.text}
-        raise InvalidArgumentError("a Document needs one of docx, prompt or text")
+        raise InvalidArgumentError(
+            "Document: expected one of docx, prompt or text, got none of them"
+        )

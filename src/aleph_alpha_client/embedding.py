@@ -9,16 +9,17 @@ from enum import Enum
 from typing import Any, ClassVar, Literal, Optional, Union
 
 from ._exceptions import InvalidArgumentError, InvalidArgumentTypeError
-from .prompt import Prompt, _check_prompt
-from .utils import (
-    _check_bool,
-    _check_int,
-    _check_number,
-    _check_str,
-    _check_str_list,
-    _got,
-    _is_int,
+from ._validation import (
+    check_bool,
+    check_int,
+    check_int_list,
+    check_number,
+    check_str,
+    check_str_list,
+    got,
+    is_int,
 )
+from .prompt import Prompt, _check_prompt
 
 __all__ = [
     "BatchSemanticEmbeddingRequest",
@@ -42,11 +43,11 @@ EmbeddingVector = list[float]
 
 
 def _check_controls_tail(request: Any) -> None:
-    _check_bool("normalize", request.normalize)
-    _check_number(
+    check_bool("normalize", request.normalize)
+    check_number(
         "contextual_control_threshold", request.contextual_control_threshold, optional=True
     )
-    _check_bool("control_log_additive", request.control_log_additive, optional=True)
+    check_bool("control_log_additive", request.control_log_additive, optional=True)
 
 
 @dataclass(frozen=True)
@@ -96,16 +97,10 @@ class EmbeddingRequest:
     def _validate(self) -> None:
         """Raise ``InvalidArgumentError`` naming the first invalid field."""
         _check_prompt("prompt", self.prompt)
-        if not isinstance(self.layers, (list, tuple)):
-            raise InvalidArgumentTypeError(f"layers must be a list of int, got {_got(self.layers)}")
-        for i, layer in enumerate(self.layers):
-            if not _is_int(layer):
-                raise InvalidArgumentTypeError(f"layers[{i}] must be an int, got {_got(layer)}")
-        if not self.layers:
-            raise InvalidArgumentError("layers must not be empty")
-        _check_str_list("pooling", self.pooling, non_empty=True)
-        _check_str("type", self.type, optional=True)
-        _check_bool("tokens", self.tokens)
+        check_int_list("layers", self.layers, non_empty=True)
+        check_str_list("pooling", self.pooling, non_empty=True)
+        check_str("type", self.type, optional=True)
+        check_bool("tokens", self.tokens)
         _check_controls_tail(self)
 
 
@@ -171,9 +166,11 @@ def _check_representation(value: Any) -> None:
     if isinstance(value, str):
         if value in allowed:
             return
-        raise InvalidArgumentError(f"representation must be one of {allowed}, got {value!r}")
+        raise InvalidArgumentError(
+            f"representation: expected a SemanticRepresentation or one of {allowed}, got {value!r}"
+        )
     raise InvalidArgumentTypeError(
-        f"representation must be a SemanticRepresentation, got {_got(value)}"
+        f"representation: expected a SemanticRepresentation or one of {allowed}, got {got(value)}"
     )
 
 
@@ -214,7 +211,7 @@ class SemanticEmbeddingRequest:
         """Raise ``InvalidArgumentError`` naming the first invalid field."""
         _check_prompt("prompt", self.prompt)
         _check_representation(self.representation)
-        _check_int("compress_to_size", self.compress_to_size, minimum=1, optional=True)
+        check_int("compress_to_size", self.compress_to_size, minimum=1, optional=True)
         _check_controls_tail(self)
 
 
@@ -251,12 +248,12 @@ class BatchSemanticEmbeddingRequest:
         prompts = self.prompts
         if isinstance(prompts, (str, bytes, Prompt)) or not isinstance(prompts, Sequence):
             raise InvalidArgumentTypeError(
-                f"prompts must be a list of Prompt, got {type(prompts).__name__}"
+                f"prompts: expected a list of Prompt, got {got(prompts)}"
             )
         for i, prompt in enumerate(prompts):
             _check_prompt(f"prompts[{i}]", prompt)
         _check_representation(self.representation)
-        _check_int("compress_to_size", self.compress_to_size, minimum=1, optional=True)
+        check_int("compress_to_size", self.compress_to_size, minimum=1, optional=True)
         _check_controls_tail(self)
 
 
@@ -293,7 +290,7 @@ class InstructableEmbeddingRequest:
     def _validate(self) -> None:
         """Raise ``InvalidArgumentError`` naming the first invalid field."""
         _check_prompt("input", self.input)
-        _check_str("instruction", self.instruction)
+        check_str("instruction", self.instruction)
         _check_controls_tail(self)
 
 
@@ -419,20 +416,20 @@ class EmbeddingV2Request:
         if not isinstance(value, str):
             what = "a str, a list of str, a list of int or a list of lists of int"
             if not isinstance(value, (list, tuple)):
-                raise InvalidArgumentTypeError(f"input must be {what}, got {_got(value)}")
+                raise InvalidArgumentTypeError(f"input: expected {what}, got {got(value)}")
             if not value:
-                raise InvalidArgumentError("input must not be empty")
+                raise InvalidArgumentError(f"input: expected {what}, got an empty list")
             if not (
                 all(isinstance(v, str) for v in value)
-                or all(_is_int(v) for v in value)
-                or all(isinstance(v, (list, tuple)) and all(_is_int(t) for t in v) for v in value)
+                or all(is_int(v) for v in value)
+                or all(isinstance(v, (list, tuple)) and all(is_int(t) for t in v) for v in value)
             ):
-                raise InvalidArgumentTypeError(f"input must be {what}, got {_got(value)}")
-        _check_int("dimensions", self.dimensions, minimum=1, optional=True)
+                raise InvalidArgumentTypeError(f"input: expected {what}, got {got(value)}")
+        check_int("dimensions", self.dimensions, minimum=1, optional=True)
         if self.encoding_format not in (None, "float", "base64"):
             raise InvalidArgumentError(
-                "encoding_format must be 'float', 'base64' or None, "
-                f"got {_got(self.encoding_format)}"
+                "encoding_format: expected 'float', 'base64' or None, "
+                f"got {got(self.encoding_format)}"
             )
 
 

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
+from ._validation import check_bool, check_number, check_str
 from .prompt import Prompt, _check_prompt
-from .utils import _check_bool, _check_number, _check_str
 
 __all__ = ["EvaluationRequest", "EvaluationResponse"]
 
@@ -47,11 +47,11 @@ class EvaluationRequest:
     def _validate(self) -> None:
         """Raise ``InvalidArgumentError`` naming the first invalid field."""
         _check_prompt("prompt", self.prompt)
-        _check_str("completion_expected", self.completion_expected)
-        _check_number(
+        check_str("completion_expected", self.completion_expected)
+        check_number(
             "contextual_control_threshold", self.contextual_control_threshold, optional=True
         )
-        _check_bool("control_log_additive", self.control_log_additive, optional=True)
+        check_bool("control_log_additive", self.control_log_additive, optional=True)
 
 
 @dataclass(frozen=True)

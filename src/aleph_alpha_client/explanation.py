@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar, Optional, Union
@@ -12,8 +12,8 @@ from ._exceptions import (
     InvalidArgumentError,
     InvalidArgumentTypeError,
 )
+from ._validation import check_bool, check_number, check_str, got
 from .prompt import ControlTokenOverlap, Image, Prompt, PromptItem, Text, _check_prompt
-from .utils import _check_bool, _check_number, _check_str, _got
 
 __all__ = [
     "CustomGranularity",
@@ -104,8 +104,10 @@ def _check_enum(name: str, value: Any, enum: type[Enum]) -> None:
     if isinstance(value, str):
         if value in allowed:
             return
-        raise InvalidArgumentError(f"{name} must be one of {allowed} or None, got {value!r}")
-    raise InvalidArgumentTypeError(f"{name} must be a {enum.__name__} or None, got {_got(value)}")
+        raise InvalidArgumentError(f"{name}: expected one of {allowed} or None, got {value!r}")
+    raise InvalidArgumentTypeError(
+        f"{name}: expected a {enum.__name__}, one of {allowed} or None, got {got(value)}"
+    )
 
 
 @dataclass(frozen=True)
@@ -164,21 +166,21 @@ class ExplanationRequest:
     def _validate(self) -> None:
         """Raise ``InvalidArgumentError`` naming the first invalid field."""
         _check_prompt("prompt", self.prompt)
-        _check_str("target", self.target)
-        _check_number(
+        check_str("target", self.target)
+        check_number(
             "contextual_control_threshold", self.contextual_control_threshold, optional=True
         )
-        _check_number("control_factor", self.control_factor, optional=True)
+        check_number("control_factor", self.control_factor, optional=True)
         _check_enum("control_token_overlap", self.control_token_overlap, ControlTokenOverlap)
-        _check_bool("control_log_additive", self.control_log_additive, optional=True)
+        check_bool("control_log_additive", self.control_log_additive, optional=True)
         granularity = self.prompt_granularity
         if isinstance(granularity, CustomGranularity):
-            _check_str("prompt_granularity.delimiter", granularity.delimiter)
+            check_str("prompt_granularity.delimiter", granularity.delimiter)
         elif granularity is not None:
             _check_enum("prompt_granularity", granularity, PromptGranularity)
         _check_enum("target_granularity", self.target_granularity, TargetGranularity)
         _check_enum("postprocessing", self.postprocessing, ExplanationPostprocessing)
-        _check_bool("normalize", self.normalize, optional=True)
+        check_bool("normalize", self.normalize, optional=True)
 
 
 @dataclass(frozen=True)
@@ -304,7 +306,8 @@ class ImagePromptItemExplanation:
         needs Pillow)."""
         if not isinstance(prompt_item, Image):
             raise InvalidArgumentTypeError(
-                f"prompt_item must be an Image to scale to pixels, got {type(prompt_item).__name__}"
+                "prompt_item: expected an Image to scale to pixels, "
+                f"got {type(prompt_item).__name__}"
             )
         width, height = prompt_item.dimensions()
         return ImagePromptItemExplanation(
@@ -382,7 +385,7 @@ PromptItemExplanation = Union[
     ImagePromptItemExplanation,
 ]
 
-_ITEM_PARSERS: dict[str, Any] = {
+_ITEM_PARSERS: dict[str, Callable[[Mapping[str, Any]], PromptItemExplanation]] = {
     "text": TextPromptItemExplanation.from_json,
     "target": TargetPromptItemExplanation.from_json,
     "image": ImagePromptItemExplanation.from_json,
@@ -409,7 +412,7 @@ class Explanation:
         parse = _ITEM_PARSERS.get(item["type"])
         if parse is None:
             raise APIResponseValidationError(f"unsupported explanation item type: {item['type']!r}")
-        return parse(item)  # type: ignore[no-any-return]
+        return parse(item)
 
     @classmethod
     def from_json(cls, json: Mapping[str, Any]) -> Explanation:

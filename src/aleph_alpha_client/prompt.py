@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -277,7 +277,7 @@ class Image:
         if pil_class is not None and isinstance(image_source, pil_class):
             return cls.from_image(image_source, controls=controls)
         raise InvalidArgumentTypeError(
-            "image_source must be a str (path or http(s) URL), a pathlib.Path, bytes or a "
+            "image_source: expected a str (path or http(s) URL), a pathlib.Path, bytes or a "
             f"PIL image, got {type(image_source).__name__}"
         )
 
@@ -440,12 +440,12 @@ def _item_to_json(item: Any) -> Mapping[str, Any]:
     if isinstance(item, list):
         return {"type": "token_ids", "data": item}
     raise InvalidArgumentTypeError(
-        "prompt items must be Text, Tokens or Image (or a str / list of token ids), "
+        "prompt.items: expected Text, Tokens or Image (or a str / list of token ids), "
         f"got {cls.__name__}"
     )
 
 
-_ITEM_PARSERS: dict[str, Any] = {
+_ITEM_PARSERS: dict[str, Callable[[Mapping[str, Any]], PromptItem]] = {
     "text": Text.from_json,
     "image": Image.from_json,
     "token_ids": Tokens.from_json,
@@ -507,7 +507,7 @@ class Prompt:
         for item in items_json:
             if not isinstance(item, Mapping):
                 continue
-            parse = _ITEM_PARSERS.get(item.get("type"))  # type: ignore[arg-type]
+            parse = _ITEM_PARSERS.get(item.get("type", ""))
             if parse is None:
                 continue
             try:
@@ -521,14 +521,16 @@ def _check_prompt(name: str, value: object) -> None:
     """Raise unless ``value`` is a :class:`Prompt` whose items can be serialised."""
     if not isinstance(value, Prompt):
         hint = " (wrap text with Prompt.from_text(...))" if isinstance(value, str) else ""
-        raise InvalidArgumentTypeError(f"{name} must be a Prompt, got {type(value).__name__}{hint}")
+        raise InvalidArgumentTypeError(
+            f"{name}: expected a Prompt, got {type(value).__name__}{hint}"
+        )
     items = value.items
     if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
         raise InvalidArgumentTypeError(
-            f"{name}.items must be a sequence of prompt items, got {type(items).__name__}"
+            f"{name}.items: expected a sequence of prompt items, got {type(items).__name__}"
         )
     for i, item in enumerate(items):
         if not isinstance(item, (Text, Tokens, Image, str, list)):
             raise InvalidArgumentTypeError(
-                f"{name}.items[{i}] must be Text, Tokens or Image, got {type(item).__name__}"
+                f"{name}.items[{i}]: expected Text, Tokens or Image, got {type(item).__name__}"
             )

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
-from .utils import _check_int, _check_str, _check_str_list
+from ._validation import check_int, check_str, check_str_list
 
 __all__ = ["RerankRequest", "RerankResponse", "RerankResult", "RerankUsage"]
 
@@ -41,9 +41,9 @@ class RerankRequest:
 
     def _validate(self) -> None:
         """Raise ``InvalidArgumentError`` naming the first invalid field."""
-        _check_str("query", self.query)
-        _check_str_list("documents", self.documents, non_empty=True)
-        _check_int("top_n", self.top_n, minimum=1, optional=True)
+        check_str("query", self.query)
+        check_str_list("documents", self.documents, non_empty=True)
+        check_int("top_n", self.top_n, minimum=1, optional=True)
 
 
 @dataclass(frozen=True)

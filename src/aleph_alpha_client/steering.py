@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
 from ._exceptions import InvalidArgumentError, InvalidArgumentTypeError
-from .utils import _check_str, _got
+from ._validation import check_str, got
 
 __all__ = [
     "SteeringConceptCreationRequest",
@@ -60,17 +60,19 @@ class SteeringConceptCreationRequest:
         examples = self.examples
         if not isinstance(examples, (list, tuple)):
             raise InvalidArgumentTypeError(
-                f"examples must be a list of SteeringPairedExample, got {_got(examples)}"
+                f"examples: expected a non-empty list of SteeringPairedExample, got {got(examples)}"
             )
         if not examples:
-            raise InvalidArgumentError("examples must not be empty")
+            raise InvalidArgumentError(
+                "examples: expected a non-empty list of SteeringPairedExample, got an empty list"
+            )
         for i, example in enumerate(examples):
             if not isinstance(example, SteeringPairedExample):
                 raise InvalidArgumentTypeError(
-                    f"examples[{i}] must be a SteeringPairedExample, got {_got(example)}"
+                    f"examples[{i}]: expected a SteeringPairedExample, got {got(example)}"
                 )
-            _check_str(f"examples[{i}].negative", example.negative)
-            _check_str(f"examples[{i}].positive", example.positive)
+            check_str(f"examples[{i}].negative", example.negative)
+            check_str(f"examples[{i}].positive", example.positive)
 
 
 @dataclass(frozen=True)

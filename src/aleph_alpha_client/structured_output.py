@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, TypeGuard, Union
 
 from ._exceptions import InvalidArgumentTypeError
 
@@ -75,7 +75,7 @@ class JSONSchema:
 ResponseFormat = Union[JSONSchema, "type[BaseModel]"]
 
 
-def _is_pydantic_class(obj: object) -> bool:
+def _is_pydantic_class(obj: object) -> TypeGuard[type[BaseModel]]:
     return isinstance(obj, type) and callable(getattr(obj, "model_json_schema", None))
 
 
@@ -84,7 +84,7 @@ def response_format_to_json(value: object) -> Any:
     if isinstance(value, JSONSchema):
         return value.to_json()
     if _is_pydantic_class(value):
-        return JSONSchema.from_pydantic(value).to_json()  # type: ignore[arg-type]
+        return JSONSchema.from_pydantic(value).to_json()
     if isinstance(value, Mapping):
         return dict(value)
     raise InvalidArgumentTypeError(

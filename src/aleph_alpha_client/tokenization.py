@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
-from .utils import _check_bool, _check_str
+from ._validation import check_bool, check_str
 
 __all__ = ["TokenizationRequest", "TokenizationResponse"]
 
@@ -34,9 +34,9 @@ class TokenizationRequest:
 
     def _validate(self) -> None:
         """Raise ``InvalidArgumentError`` naming the first invalid field."""
-        _check_str("prompt", self.prompt)
-        _check_bool("tokens", self.tokens)
-        _check_bool("token_ids", self.token_ids)
+        check_str("prompt", self.prompt)
+        check_bool("tokens", self.tokens)
+        check_bool("token_ids", self.token_ids)
 
 
 @dataclass(frozen=True)

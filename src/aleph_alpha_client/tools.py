@@ -26,6 +26,7 @@ from ._exceptions import (
     ToolArgumentsError,
     ToolLoopLimitError,
 )
+from ._validation import check_int
 
 if TYPE_CHECKING:  # pragma: no cover
     from .chat import (
@@ -695,10 +696,7 @@ class ToolLoop:
     """
 
     def __init__(self, request: ChatRequest, max_iterations: int = 8) -> None:
-        if isinstance(max_iterations, bool) or not isinstance(max_iterations, int):
-            raise InvalidArgumentTypeError("max_iterations: expected an int")
-        if max_iterations < 1:
-            raise InvalidArgumentError(f"max_iterations: must be >= 1, got {max_iterations}")
+        check_int("max_iterations", max_iterations, minimum=1)
         request._validate()
         self.request = request
         self.max_iterations = max_iterations

@@ -85,11 +85,12 @@ def _read_audio(audio: Any) -> tuple[bytes, str]:
         data = audio.read()
         if isinstance(data, str):
             raise InvalidArgumentTypeError(
-                "audio: the file object is open in text mode; open it with 'rb'"
+                "audio: expected a binary file object, got one open in text mode (open it "
+                "with 'rb')"
             )
         if not isinstance(data, (bytes, bytearray)):
             raise InvalidArgumentTypeError(
-                f"audio: the file object's read() gave {type(data).__name__}, not bytes"
+                f"audio: expected bytes from the file object's read(), got {type(data).__name__}"
             )
         data = bytes(data)
         raw_name = getattr(audio, "name", None)
@@ -100,7 +101,7 @@ def _read_audio(audio: Any) -> tuple[bytes, str]:
             f"got {type(audio).__name__}"
         )
     if not data:
-        raise InvalidArgumentError("audio: the audio is empty")
+        raise InvalidArgumentError("audio: expected non-empty audio, got 0 bytes")
     return data, name
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
-from .utils import _check_str
+from ._validation import check_str
 
 __all__ = ["TranslationRequest", "TranslationResponse", "TranslationSegment"]
 
@@ -35,9 +35,9 @@ class TranslationRequest:
 
     def _validate(self) -> None:
         """Raise ``InvalidArgumentError`` naming the first invalid field."""
-        _check_str("model", self.model)
-        _check_str("source", self.source)
-        _check_str("target_language", self.target_language)
+        check_str("model", self.model)
+        check_str("source", self.source)
+        check_str("target_language", self.target_language)
 
 
 @dataclass(frozen=True)

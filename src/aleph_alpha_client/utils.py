@@ -13,18 +13,7 @@ from ._exceptions import (
     InvalidArgumentTypeError,
     status_error,
 )
-from ._validation import (
-    brief,
-    check_bool,
-    check_int,
-    check_int_list,
-    check_number,
-    check_str,
-    check_str_list,
-    got,
-    is_int,
-    is_number,
-)
+from ._validation import got
 
 __all__ = ["DEFAULT_DOWNLOAD_TIMEOUT", "load_base64_from_file", "load_base64_from_url"]
 
@@ -55,7 +44,7 @@ def _download(url: str, timeout: float | None = DEFAULT_DOWNLOAD_TIMEOUT) -> byt
     if has_control(url):
         # urlsplit would silently drop CR, LF and TAB: refuse instead
         raise InvalidArgumentError(
-            "url: must not contain control characters (CR, LF, TAB, NUL, ...), got "
+            "url: expected a URL without control characters (CR, LF, TAB, NUL, ...), got "
             f"{safe_url(url)!r}"
         )
     parts = urlsplit(url)
@@ -122,16 +111,3 @@ def load_base64_from_file(path_and_filename: _StrPath) -> str:
     """Read a file from disk and return its content base64-encoded."""
     with open(path_and_filename, "rb") as f:
         return base64.b64encode(f.read()).decode("ascii")
-
-
-# --- argument validation helpers of the request models: see _validation -----------------
-_brief = brief
-_got = got
-_is_int = is_int
-_is_number = is_number
-_check_int = check_int
-_check_number = check_number
-_check_bool = check_bool
-_check_str = check_str
-_check_str_list = check_str_list
-_check_int_list = check_int_list
