@@ -179,6 +179,12 @@ CASES: list[tuple[str, Callable[[], Any], str, type[Exception]]] = [
         InvalidArgumentError,
     ),
     ("sse max_event_size", lambda: SSEDecoder(0), "max_event_size", InvalidArgumentError),
+    (
+        "chat steering_concepts not iterable",
+        lambda: ChatRequest("m", MESSAGES, steering_concepts=5)._validate(),  # type: ignore[arg-type]
+        "ChatRequest.steering_concepts",
+        InvalidArgumentTypeError,
+    ),
 ]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, EnumMeta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional, TypeVar, Union
@@ -537,7 +537,8 @@ class ChatRequest:
                 f"got {type(self.stream_options).__name__}"
             )
         if self.steering_concepts is not None and (
-            isinstance(self.steering_concepts, str)
+            isinstance(self.steering_concepts, (str, bytes))
+            or not isinstance(self.steering_concepts, Iterable)
             or not all(isinstance(c, str) for c in self.steering_concepts)
         ):
             raise InvalidArgumentTypeError(
