@@ -30,6 +30,7 @@ from ._http11 import (
     timeout_error,
 )
 from ._net import (
+    BodyBuffer,
     Proxy,
     ProxyRules,
     Target,
@@ -117,7 +118,7 @@ class _Conn(asyncio.Protocol):
         self.key = key
         self.transport: Any = None
         self.parser: ResponseParser | None = None
-        self.chunks: list[bytes] = []
+        self.chunks = BodyBuffer()
         self.buffered = 0
         self.streaming = False
         self.paused = False
@@ -204,7 +205,7 @@ class _Conn(asyncio.Protocol):
         parser = self.parser
         assert parser is not None
         if out:
-            self.chunks.append(out)
+            self.chunks.add(out)
             self.buffered += len(out)
         self._sync_reading()
         waiter = self.waiter
@@ -236,7 +237,7 @@ class _Conn(asyncio.Protocol):
                     if parser.pending:
                         self._schedule_drain()
                     if out:
-                        self.chunks.append(out)
+                        self.chunks.add(out)
                         self.buffered += len(out)
             else:
                 self.exc = exc
@@ -252,7 +253,7 @@ class _Conn(asyncio.Protocol):
     def start(self, parser: ResponseParser, streaming: bool) -> None:
         self.parser = parser
         self.streaming = streaming
-        self.chunks = []
+        self.chunks = BodyBuffer()
         self.buffered = 0
         self.got_bytes = False
         self.exc = None
@@ -315,9 +316,7 @@ class _Conn(asyncio.Protocol):
 
     def take(self) -> bytes:
         """The body bytes received so far (and resume reading if paused)."""
-        chunks = self.chunks
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        self.chunks = []
+        data = self.chunks.take()
         self.buffered = 0
         parser = self.parser
         if parser is not None and parser.pending:
@@ -402,8 +401,10 @@ class AsyncHTTPResponse:
                 )
             idle = self._timeout.read
             deadline = None if idle is None else conn.loop.time() + idle
-        parts = [chunk async for chunk in self._chunks(False, deadline)]
-        self._body = parts[0] if len(parts) == 1 else b"".join(parts)
+        parts = BodyBuffer()
+        async for chunk in self._chunks(False, deadline):
+            parts.add(chunk)
+        self._body = parts.take()
         return self._body
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:

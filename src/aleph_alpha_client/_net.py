@@ -6,6 +6,7 @@ and protocol errors to our typed errors. Neither transport imports the other: bo
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import ssl
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CA_BUNDLE_VARIABLES",
+    "BodyBuffer",
     "Proxy",
     "ProxyRules",
     "Target",
@@ -193,3 +195,57 @@ def io_error(
     if streaming and isinstance(err, (ConnectionResetError, BrokenPipeError)):
         return IncompleteStreamError(f"the connection broke in the middle of the stream ({url})")
     return APIConnectionError(f"connection to {url} failed: {_short(err)}", url=url)
+
+
+class BodyBuffer:
+    """The pieces of a body gathered into one ``bytes`` without ever holding a large one twice.
+
+    ``b"".join(pieces)`` needs the pieces and the joined copy at once (2x the body). Pieces are
+    kept in a list while they are small in total (a join is the fastest way then); past
+    ``SPILL_SIZE`` they go into an ``io.BytesIO`` as they arrive and are dropped, and
+    :meth:`take` hands out the BytesIO's own buffer (CPython returns it without a copy once it
+    is trimmed; growing it is a ``realloc``).
+    """
+
+    __slots__ = ("_io", "_pieces", "_size")
+
+    #: Total size above which pieces are not kept side by side.
+    SPILL_SIZE = 1 << 20
+
+    def __init__(self) -> None:
+        self._pieces: list[bytes] = []
+        self._size = 0
+        self._io: io.BytesIO | None = None
+
+    def __bool__(self) -> bool:
+        return self._size > 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(self, piece: bytes) -> None:
+        """Append ``piece``."""
+        if not piece:
+            return
+        self._size += len(piece)
+        if self._io is not None:
+            self._io.write(piece)
+            return
+        self._pieces.append(piece)
+        if self._size >= self.SPILL_SIZE:
+            buffer = self._io = io.BytesIO()
+            for kept in self._pieces:
+                buffer.write(kept)
+            self._pieces = []
+
+    def take(self) -> bytes:
+        """Everything added so far, as one ``bytes``; the buffer is empty afterwards."""
+        self._size = 0
+        if self._io is not None:
+            data = self._io.getvalue()
+            self._io = None
+            return data
+        pieces, self._pieces = self._pieces, []
+        if len(pieces) == 1:
+            return pieces[0]
+        return b"".join(pieces)

@@ -32,6 +32,7 @@ from ._http11 import (
     timeout_error,
 )
 from ._net import (
+    BodyBuffer,
     Proxy,
     ProxyRules,
     Target,
@@ -167,7 +168,8 @@ class SyncHTTPResponse:
         """The whole body (already read for non-streaming requests)."""
         if self._body is not None:
             return self._body
-        parts = [self._pending] if self._pending else []
+        parts = BodyBuffer()
+        parts.add(self._pending)
         self._pending = b""
         self._parser.max_body = self._max_body
         if self._max_body is not None and self._parser.body_size > self._max_body:
@@ -177,10 +179,10 @@ class SyncHTTPResponse:
             )
         try:
             for chunk in self._chunks(False, _after(self._timeout.read)):
-                parts.append(chunk)
+                parts.add(chunk)
         finally:
             self.close()
-        self._body = parts[0] if len(parts) == 1 else b"".join(parts)
+        self._body = parts.take()
         return self._body
 
     def iter_chunks(self) -> Iterator[bytes]:
@@ -526,7 +528,8 @@ class SyncHTTP:
                     response._finish()
                 return response
             phase = "read"
-            parts = [out] if out else []
+            parts = BodyBuffer()
+            parts.add(out)
             while not parser.done:
                 if parser.pending:
                     out = parser.feed(b"")
@@ -535,7 +538,7 @@ class SyncHTTP:
                     data = sock.recv(_RECV)
                     out = parser.feed(data) if data else parser.feed_eof()
                 if out:
-                    parts.append(out)
+                    parts.add(out)
         except _Stale:
             _close(sock)
             raise
@@ -557,7 +560,7 @@ class SyncHTTP:
             self._release(target.key, sock)
         else:
             _close(sock)
-        body_bytes = parts[0] if len(parts) == 1 else b"".join(parts)
+        body_bytes = parts.take()
         del parts
         return SyncHTTPResponse(self, target.key, None, parser, url, body_bytes, b"", timeout)
 
