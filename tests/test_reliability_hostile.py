@@ -70,12 +70,16 @@ def chat(c: Any) -> Any:
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])  # latin-1: int() took "2²³" apart
-def test_non_ascii_status_digits_are_our_error(mode: str, encoding: str, make_server: Any) -> None:
+def test_non_ascii_status_digits_are_our_error(
+    mode: str, encoding: str, make_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     head = "HTTP/1.1 2²³ OK\r\nContent-Length: 0\r\n\r\n".encode(encoding)
     server = make_server(answering(head))
-    with pytest.raises(AlephAlphaError) as info:
+    with caplog.at_level("DEBUG", logger="asyncio"), pytest.raises(AlephAlphaError) as info:
         run_client(mode, f"http://127.0.0.1:{server.port}", chat)
     assert "malformed status" in str(info.value)
+    # the error is ours alone: asyncio logged no "protocol.data_received() call failed"
+    assert not [r for r in caplog.records if r.name == "asyncio" and r.levelno >= 30]
 
 
 @pytest.mark.parametrize("location", ["http://127.0.0.1:99999/x", "http://[::1/x"])
