@@ -482,3 +482,27 @@ def test_a_client_with_an_unpicklable_http_client_says_why() -> None:
     with httpx.Client() as http, Client("t", host="http://127.0.0.1:1", http_client=http) as c:
         with pytest.raises(InvalidArgumentTypeError, match=r"transport.*cannot be pickled"):
             pickle.dumps(c)
+
+
+def test_download_errors_still_match_requests_except_clauses() -> None:
+    # The official client let requests' errors out of Image.from_url (raise_for_status):
+    # `except requests.RequestException` around it keeps working, and the errors stay ours.
+    import pickle
+
+    import requests
+
+    from aleph_alpha_client import AlephAlphaError, Image, PermissionDeniedError
+    from aleph_alpha_client.utils import load_base64_from_url
+
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.GET, "http://images.example.invalid/x.png", body="html", status=403)
+        with pytest.raises(requests.HTTPError) as info:
+            Image.from_url("http://images.example.invalid/x.png")
+    err = info.value
+    assert isinstance(err, PermissionDeniedError) and err.status_code == 403
+    assert err.response is None and "403" in str(err)
+    again = pickle.loads(pickle.dumps(err))
+    assert type(again) is PermissionDeniedError and again.status_code == 403
+    with pytest.raises(requests.ConnectionError) as refused:
+        load_base64_from_url("http://127.0.0.1:1/x", timeout=2)
+    assert isinstance(refused.value, AlephAlphaError)

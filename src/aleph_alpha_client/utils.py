@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import os
+import sys
 from typing import Any, Union
 
 from ._exceptions import (
+    AlephAlphaError,
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     InvalidArgumentError,
     InvalidArgumentTypeError,
@@ -74,14 +77,18 @@ def _download(url: str, timeout: float | None = DEFAULT_DOWNLOAD_TIMEOUT) -> byt
             try:
                 response = transport.send(request, limits)
             except APITimeoutError as err:
-                raise APITimeoutError(
-                    f"downloading {url} timed out after {timeout} s", url=url, phase=err.phase
+                raise _also_requests_error(
+                    APITimeoutError(
+                        f"downloading {url} timed out after {timeout} s", url=url, phase=err.phase
+                    )
                 ) from err
             except APIConnectionError as err:
                 if err.__class__ is APIConnectionError and refused < 2 and redirects == 0:
                     refused += 1
                     continue
-                raise APIConnectionError(f"downloading {url} failed: {err}", url=url) from err
+                raise _also_requests_error(
+                    APIConnectionError(f"downloading {url} failed: {err}", url=url)
+                ) from err
             follow = redirect(request, response.status, response.headers)
             if follow is not None and redirects < MAX_REDIRECTS:
                 response.close()
@@ -91,10 +98,67 @@ def _download(url: str, timeout: float | None = DEFAULT_DOWNLOAD_TIMEOUT) -> byt
             body: bytes = response.read()
             if response.status >= 400:
                 text = body.decode("utf-8", errors="replace")
-                raise status_error(response.status, text, headers=response.headers, url=url)
+                raise _also_requests_error(
+                    status_error(response.status, text, headers=response.headers, url=url)
+                )
             return body
     finally:
         transport.close()
+
+
+_REQUESTS_KINDS = (
+    (APITimeoutError, "Timeout"),
+    (APIConnectionError, "ConnectionError"),
+    (APIStatusError, "HTTPError"),
+)
+_MIXED: dict[tuple[type, type], type] = {}
+
+
+def _also_requests_error(error: AlephAlphaError) -> AlephAlphaError:
+    """``error``, also an instance of the requests error the official client let out of a
+    download (it used ``requests.get(...).raise_for_status()``), so ``except
+    requests.RequestException`` keeps working. Only when the caller has imported requests."""
+    exceptions = sys.modules.get("requests.exceptions")
+    if exceptions is None:
+        return error
+    for ours, name in _REQUESTS_KINDS:
+        if isinstance(error, ours):
+            theirs = getattr(exceptions, name, None)
+            break
+    else:  # pragma: no cover - every download error is one of the kinds above
+        return error
+    if not isinstance(theirs, type) or isinstance(error, theirs):
+        return error
+    cls = type(error)
+    mixed = _MIXED.get((cls, theirs))
+    if mixed is None:
+        try:
+            namespace = {"__module__": cls.__module__, "__reduce__": _reduce_to_ours}
+            mixed = type(cls.__name__, (cls, theirs), namespace)
+        except TypeError:  # pragma: no cover - an instance layout requests' class cannot share
+            return error
+        _MIXED[(cls, theirs)] = mixed
+    # requests' errors are OSErrors: OSError is the base whose constructor makes the instance
+    both: AlephAlphaError = OSError.__new__(mixed, *error.args)
+    both.__dict__.update(error.__dict__)
+    both.args = error.args
+    both.__dict__.setdefault("response", None)  # what requests' errors carry
+    both.__dict__.setdefault("request", None)
+    return both
+
+
+def _reduce_to_ours(error: BaseException) -> tuple[Any, ...]:
+    """Pickle a mixed error as our own class (the mixed class exists in this process only)."""
+    ours = type(error).__mro__[1]
+    state = {k: v for k, v in error.__dict__.items() if k not in ("response", "request")}
+    return _rebuild, (ours, error.args, state)
+
+
+def _rebuild(cls: type, args: tuple[Any, ...], state: dict[str, Any]) -> BaseException:
+    error: BaseException = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 def load_base64_from_url(url: str, timeout: float | None = DEFAULT_DOWNLOAD_TIMEOUT) -> str:
