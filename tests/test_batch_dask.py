@@ -10,6 +10,7 @@ import pytest
 
 from aleph_alpha_client import Client
 from aleph_alpha_client.emulator import Emulator
+from counting_emulator import CountingEmulator
 
 db = pytest.importorskip("dask.bag", reason="the dask extra is not installed")
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
@@ -52,6 +53,19 @@ def test_bag_through_local_cluster(cluster: Any) -> None:
     assert by_id["bad"]["error"]["code"] == "invalid_request"
     assert routes.count("semantic_embed") == 40
     json.dumps(out)  # the output lines are JSON data
+
+
+def test_requests_in_flight_across_the_cluster_stay_within_max_concurrency(
+    cluster: Any,
+) -> None:
+    # two worker processes run partitions at once; the server counts what is in flight
+    with CountingEmulator(latency=0.05) as emu:
+        client = Client("t", host=emu.url, total_retries=0)
+        bag = db.from_sequence([line(i) for i in range(96)], npartitions=8)
+        out = run_bag(bag, client, max_concurrency=6).compute()
+        peak = emu.peak_in_flight
+    assert len(out) == 96 and all(o["error"] is None for o in out)
+    assert 1 < peak <= 6
 
 
 def test_total_concurrency_is_split_across_tasks(cluster: Any) -> None:
