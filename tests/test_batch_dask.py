@@ -79,3 +79,21 @@ def test_per_task_share() -> None:
 
     assert per_task_concurrency(8, 2) == 4
     assert per_task_concurrency(9, 4) == 2  # the sum (8) stays within the maximum
+
+
+def test_cap_holds_when_the_cluster_grows_after_the_graph_is_built(cluster: Any) -> None:
+    # last in this file: it scales the shared cluster up and back down
+    local = cluster.cluster
+    with CountingEmulator(latency=0.05) as emu:
+        client = Client("t", host=emu.url, total_retries=0)
+        bag = db.from_sequence([line(i) for i in range(96)], npartitions=8)
+        out = run_bag(bag, client, max_concurrency=4)  # built on 2 threads: 2 per partition
+        local.scale(4)  # as an adaptive cluster would
+        try:
+            cluster.wait_for_workers(4)
+            results = out.compute()
+        finally:
+            local.scale(2)
+        peak = emu.peak_in_flight
+    assert len(results) == 96 and all(o["error"] is None for o in results)
+    assert 1 < peak <= 4

@@ -9,11 +9,15 @@
 Each bag element is an OpenAI Batch API input line (a dict), a :class:`BatchItem` or a
 ``(custom_id, request)`` tuple. The client is pickled to the workers once per worker process
 and reused. ``max_concurrency`` is the total over the cluster: each of the tasks that run at
-once (the cluster's worker threads, or ``parallel_tasks``) gets an equal share.
+once (the cluster's worker threads, or ``parallel_tasks``) gets an equal share. With a
+distributed client, a cluster-wide semaphore lets only that many partitions run at once, so
+the total holds even when the cluster grows after the graph was built (adaptive scaling).
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from .._exceptions import MissingDependencyError
@@ -36,6 +40,29 @@ def _cluster_threads() -> int:
     return int(max(1, sum(client.nthreads().values())))
 
 
+def _partition_lease(tasks: int) -> Any:
+    """A cluster-wide semaphore of ``tasks`` leases (None without a distributed client)."""
+    try:
+        from distributed import Semaphore, get_client
+    except ImportError:
+        return None
+    try:
+        get_client()
+    except ValueError:  # the local scheduler: its thread count is fixed, no lease needed
+        return None
+    name = f"aleph-alpha-batch-{uuid.uuid4().hex}"
+    return Semaphore(max_leases=tasks, name=name)  # type: ignore[no-untyped-call]
+
+
+def _run_leased(
+    entries: Iterable[Any], ref: ClientRef, concurrency: int, model: str | None, lease: Any
+) -> list[dict[str, Any]]:
+    if lease is None:
+        return run_partition(entries, ref, concurrency, model)
+    with lease:  # at most `tasks` partitions run at once, however many threads the cluster has
+        return run_partition(entries, ref, concurrency, model)
+
+
 def run_bag(
     bag: Any,
     client: Any,
@@ -54,4 +81,4 @@ def run_bag(
     )
     per = per_task_concurrency(max_concurrency, tasks)
     ref = ClientRef(client)
-    return bag.map_partitions(run_partition, ref, per, model)
+    return bag.map_partitions(_run_leased, ref, per, model, _partition_lease(tasks))
