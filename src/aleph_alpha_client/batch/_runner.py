@@ -32,6 +32,8 @@ __all__ = ["AdaptiveLimit", "BatchSummary", "arun_batch", "read_jsonl", "run_bat
 
 _RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 _OVERLOAD_STATUSES = frozenset({429, 503})
+#: The sliding window of ``tokens_per_minute``, in seconds.
+_TOKEN_WINDOW = 60.0
 
 
 class AdaptiveLimit:
@@ -281,10 +283,10 @@ class _Job:
         if self.rps is not None:
             wait = max(wait, self.next_start - now)
         if self.tpm is not None:
-            while self.token_log and self.token_log[0][0] <= now - 60.0:
+            while self.token_log and self.token_log[0][0] <= now - _TOKEN_WINDOW:
                 self.token_sum -= self.token_log.popleft()[1]
             if self.token_sum >= self.tpm and self.token_log:
-                wait = max(wait, self.token_log[0][0] + 60.0 - now)
+                wait = max(wait, self.token_log[0][0] + _TOKEN_WINDOW - now)
         return max(0.0, wait)
 
     def started(self, now: float) -> None:
