@@ -25,11 +25,13 @@ from aleph_alpha_client.batch import (
     AdaptiveLimit,
     BatchItem,
     BatchSummary,
+    _runner,
     arun_batch,
     read_jsonl,
     run_batch,
 )
 from aleph_alpha_client.emulator import Emulator, Fault
+from counting_emulator import CountingEmulator
 
 MODEL = "luminous-base"
 
@@ -268,6 +270,24 @@ def test_rps_ceiling(emu: Emulator) -> None:
         started = time.monotonic()
         list(run_batch(client, items(6), concurrency=6, rps=20))
     assert time.monotonic() - started >= 0.2  # 6 starts at 20/s need at least 5 gaps of 50 ms
+
+
+def test_tokens_per_minute_ceiling_counts_what_is_in_flight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The sliding minute shrunk to 2 s so that the test takes seconds; the ceiling admits the
+    # tokens of 4 items per window (each "text 00i" is 5 tokens), 8 could run at once.
+    monkeypatch.setattr(_runner, "_TOKEN_WINDOW", 2.0)
+    inputs = [BatchItem(f"id-{i}", embed(f"text {i:03d}"), MODEL) for i in range(10)]
+    with CountingEmulator(latency=0.1) as emu, Client("t", host=emu.url, total_retries=0) as c:
+        results = list(run_batch(c, inputs, concurrency=8, tokens_per_minute=20))
+        arrivals = [at for at, _ in emu.arrivals]
+    assert len(results) == 10 and all(r.ok for r in results)
+    assert {r.tokens for r in results} == {5}
+    # Counted where the server received them, over 1.5 s of each 2 s window: the rest is a
+    # generous margin for the way from admission to the server, not a speed bound.
+    most = max(sum(1 for u in arrivals if t <= u < t + 1.5) for t in arrivals)
+    assert most <= 4
 
 
 def test_bad_options_are_clear_errors(emu: Emulator) -> None:
