@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
@@ -24,12 +25,15 @@ from aleph_alpha_client import (
 from aleph_alpha_client.batch import (
     AdaptiveLimit,
     BatchItem,
+    BatchResult,
     BatchSummary,
+    _runner,
     arun_batch,
     read_jsonl,
     run_batch,
 )
 from aleph_alpha_client.emulator import Emulator, Fault
+from counting_emulator import CountingEmulator
 
 MODEL = "luminous-base"
 
@@ -55,6 +59,25 @@ def lines(path: Path) -> list[dict[str, Any]]:
 def emu() -> Iterator[Emulator]:
     with Emulator() as emulator:
         yield emulator
+
+
+#: Run a test with each client: run_batch for a Client, arun_batch for an AsyncClient.
+BOTH_CLIENTS = pytest.mark.parametrize("kind", ["sync", "async"])
+
+
+def collect(
+    kind: str, host: str, inputs: Any, *, total_retries: int, **options: Any
+) -> list[BatchResult]:
+    """Every result of a batch, through the sync or the async entry point."""
+    if kind == "sync":
+        with Client("t", host=host, total_retries=total_retries) as client:
+            return list(run_batch(client, inputs, **options))
+
+    async def main() -> list[BatchResult]:
+        async with AsyncClient("t", host=host, total_retries=total_retries) as client:
+            return [r async for r in arun_batch(client, inputs, **options)]
+
+    return asyncio.run(main())
 
 
 async def test_one_result_per_id_errors_are_lines(emu: Emulator, tmp_path: Path) -> None:
@@ -93,29 +116,50 @@ async def test_sync_run_batch_works_inside_a_running_loop(emu: Emulator) -> None
     assert len(results) == 5 and all(r.ok for r in results)
 
 
-async def test_429_storm_shrinks_concurrency_and_every_item_ends_answered(
-    emu: Emulator,
+@BOTH_CLIENTS
+def test_429_storm_shrinks_concurrency_and_every_item_ends_answered(
+    emu: Emulator, kind: str
 ) -> None:
     emu.script([Fault.status(429, retry_after=0.05)] * 12)
     summary = BatchSummary()
-    async with AsyncClient("t", host=emu.url, total_retries=8) as client:
-        results = [
-            r
-            async for r in arun_batch(
-                client, items(40), concurrency=8, max_concurrency=8, summary=summary
-            )
-        ]
+    results = collect(
+        kind, emu.url, items(40), total_retries=8, concurrency=8, max_concurrency=8, summary=summary
+    )
     assert len(results) == 40 and all(r.ok for r in results)
     assert summary.retries == 12
     assert summary.lowest_concurrency < 8
 
 
-async def test_retry_after_is_honoured(emu: Emulator) -> None:
-    emu.script([Fault.status(503, retry_after=0.4)])
-    async with AsyncClient("t", host=emu.url, total_retries=2) as client:
-        started = time.monotonic()
-        results = [r async for r in arun_batch(client, items(1), concurrency=1)]
-    assert time.monotonic() - started >= 0.4
+@BOTH_CLIENTS
+def test_concurrency_grows_back_after_a_429_storm(kind: str) -> None:
+    summary = BatchSummary()
+    with CountingEmulator(latency=0.02) as emu:
+        emu.script([Fault.status(429, retry_after=0.05)] * 16)
+        results = collect(
+            kind,
+            emu.url,
+            items(300),
+            total_retries=8,
+            concurrency=8,
+            max_concurrency=8,
+            summary=summary,
+        )
+        arrivals = emu.arrivals
+    assert len(results) == 300 and all(r.ok for r in results)
+    assert summary.lowest_concurrency <= 2  # the storm cut it down
+    # the last 100 requests, long after the storm: the server sees (close to) the maximum in
+    # flight again (2 when the limit does not grow back)
+    assert max(count for _, count in arrivals[-100:]) >= 6
+    assert summary.concurrency == 8
+
+
+@BOTH_CLIENTS
+def test_retry_after_is_honoured(kind: str) -> None:
+    with CountingEmulator() as emu:
+        emu.script([Fault.status(503, retry_after=0.4)])
+        results = collect(kind, emu.url, items(1), total_retries=2, concurrency=1)
+        (first, _), (second, _) = emu.arrivals
+    assert second - first >= 0.4  # the retry waited for Retry-After (a pause, not a speed)
     assert results[0].ok and results[0].attempts == 2
 
 
@@ -204,11 +248,14 @@ def test_existing_output_needs_resume(emu: Emulator, tmp_path: Path) -> None:
 
 _CHILD = textwrap.dedent(
     """
+    import asyncio
     import sys
-    from aleph_alpha_client import Client, Prompt, SemanticEmbeddingRequest, SemanticRepresentation
-    from aleph_alpha_client.batch import BatchItem, run_batch
+    from aleph_alpha_client import (
+        AsyncClient, Client, Prompt, SemanticEmbeddingRequest, SemanticRepresentation
+    )
+    from aleph_alpha_client.batch import BatchItem, arun_batch, run_batch
 
-    host, out = sys.argv[1], sys.argv[2]
+    host, out, kind = sys.argv[1], sys.argv[2], sys.argv[3]
 
     def items():
         for i in range(400):
@@ -218,19 +265,28 @@ _CHILD = textwrap.dedent(
             )
             yield BatchItem(f"id-{i}", request, "luminous-base")
 
-    with Client("t", host=host, total_retries=0) as client:
-        for _ in run_batch(client, items(), output=out, resume=True, concurrency=4):
-            pass
+    async def main():
+        async with AsyncClient("t", host=host, total_retries=0) as client:
+            async for _ in arun_batch(client, items(), output=out, resume=True, concurrency=4):
+                pass
+
+    if kind == "sync":
+        with Client("t", host=host, total_retries=0) as client:
+            for _ in run_batch(client, items(), output=out, resume=True, concurrency=4):
+                pass
+    else:
+        asyncio.run(main())
     """
 )
 
 
-def test_resume_after_sigkill_answers_every_input_exactly_once(tmp_path: Path) -> None:
+@BOTH_CLIENTS
+def test_resume_after_sigkill_answers_every_input_exactly_once(tmp_path: Path, kind: str) -> None:
     out = tmp_path / "out.jsonl"
     script = tmp_path / "child.py"
     script.write_text(_CHILD)
     with Emulator(latency=0.01) as emu:
-        child = subprocess.Popen([sys.executable, str(script), emu.url, str(out)])
+        child = subprocess.Popen([sys.executable, str(script), emu.url, str(out), kind])
         try:
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
@@ -244,8 +300,9 @@ def test_resume_after_sigkill_answers_every_input_exactly_once(tmp_path: Path) -
                 child.kill()
         first = out.read_bytes().count(b"\n")
         assert 40 <= first < 400  # killed mid-job
-        with Client("t", host=emu.url, total_retries=0) as client:
-            rerun = list(run_batch(client, items(400), output=out, resume=True, concurrency=4))
+        rerun = collect(
+            kind, emu.url, items(400), total_retries=0, output=out, resume=True, concurrency=4
+        )
     ids = [line["custom_id"] for line in lines(out)]
     assert sorted(ids) == sorted(f"id-{i}" for i in range(400))  # each exactly once
     assert len(rerun) == 400 - len({*ids[:first]})
@@ -268,6 +325,24 @@ def test_rps_ceiling(emu: Emulator) -> None:
         started = time.monotonic()
         list(run_batch(client, items(6), concurrency=6, rps=20))
     assert time.monotonic() - started >= 0.2  # 6 starts at 20/s need at least 5 gaps of 50 ms
+
+
+def test_tokens_per_minute_ceiling_counts_what_is_in_flight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The sliding minute shrunk to 2 s so that the test takes seconds; the ceiling admits the
+    # tokens of 4 items per window (each "text 00i" is 5 tokens), 8 could run at once.
+    monkeypatch.setattr(_runner, "_TOKEN_WINDOW", 2.0)
+    inputs = [BatchItem(f"id-{i}", embed(f"text {i:03d}"), MODEL) for i in range(10)]
+    with CountingEmulator(latency=0.1) as emu, Client("t", host=emu.url, total_retries=0) as c:
+        results = list(run_batch(c, inputs, concurrency=8, tokens_per_minute=20))
+        arrivals = [at for at, _ in emu.arrivals]
+    assert len(results) == 10 and all(r.ok for r in results)
+    assert {r.tokens for r in results} == {5}
+    # Counted where the server received them, over 1.5 s of each 2 s window: the rest is a
+    # generous margin for the way from admission to the server, not a speed bound.
+    most = max(sum(1 for u in arrivals if t <= u < t + 1.5) for t in arrivals)
+    assert most <= 4
 
 
 def test_bad_options_are_clear_errors(emu: Emulator) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from aleph_alpha_client import Client
 from aleph_alpha_client.emulator import Emulator
+from counting_emulator import CountingEmulator
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 pytest.importorskip("ray.data", reason="the ray extra is not installed")
@@ -32,18 +33,19 @@ def local_ray() -> Iterator[None]:
         ray.shutdown()
 
 
+def row(i: int) -> dict[str, Any]:
+    return {
+        "custom_id": f"req-{i}",
+        "method": "POST",
+        "url": "/semantic_embed",
+        "body": json.dumps(
+            {"model": "luminous-base", "prompt": f"text {i}", "representation": "symmetric"}
+        ),
+    }
+
+
 def test_dataset_through_local_ray(local_ray: None) -> None:
-    rows: list[dict[str, Any]] = [
-        {
-            "custom_id": f"req-{i}",
-            "method": "POST",
-            "url": "/semantic_embed",
-            "body": json.dumps(
-                {"model": "luminous-base", "prompt": f"text {i}", "representation": "symmetric"}
-            ),
-        }
-        for i in range(30)
-    ]
+    rows = [row(i) for i in range(30)]
     rows.append({"custom_id": "bad", "method": "POST", "url": "/nope", "body": "{}"})
     with Emulator() as emu:
         client = Client("t", host=emu.url, total_retries=0)
@@ -58,3 +60,16 @@ def test_dataset_through_local_ray(local_ray: None) -> None:
     assert lines["bad"]["error"]["code"] == "invalid_request"
     assert sum(1 for r in out if r["ok"]) == 30
     assert routes.count("semantic_embed") == 30
+
+
+def test_requests_in_flight_across_the_cluster_stay_within_max_concurrency(
+    local_ray: None,
+) -> None:
+    # two actors run batches at once; the server counts what is in flight
+    with CountingEmulator(latency=0.05) as emu:
+        client = Client("t", host=emu.url, total_retries=0)
+        ds = ray.data.from_items([row(i) for i in range(96)], override_num_blocks=8)
+        out = run_dataset(ds, client, max_concurrency=6, actors=2, batch_size=12).take_all()
+        peak = emu.peak_in_flight
+    assert len(out) == 96 and all(r["ok"] for r in out)
+    assert 1 < peak <= 6

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .._exceptions import InvalidArgumentError
 from ._format import BatchItem, item_from_line
 from ._runner import InvalidInput, _custom_id, run_batch
 
-__all__ = ["ClientRef", "per_task_concurrency", "run_partition"]
+__all__ = [
+    "INPUT_COLUMNS",
+    "OUTPUT_COLUMNS",
+    "ClientRef",
+    "line_from_row",
+    "output_columns",
+    "per_task_concurrency",
+    "run_partition",
+]
+
+#: The columns of a table of input lines (a Ray Dataset, a dataframe).
+INPUT_COLUMNS = ("custom_id", "method", "url", "body")
+#: The columns of a table of results: the id, whether it succeeded, the output line as JSON.
+OUTPUT_COLUMNS = ("custom_id", "ok", "line")
 
 #: Clients unpickled on this worker process, by the key of their :class:`ClientRef`.
 _WORKER_CLIENTS: dict[str, Any] = {}
@@ -48,10 +63,51 @@ def per_task_concurrency(max_concurrency: int, parallel_tasks: int) -> int:
     return max(1, max_concurrency // max(1, parallel_tasks))
 
 
+def _python_literal(text: str | bytes) -> Any:
+    """A dict written as a Python literal (``str(dict)``), else None."""
+    try:
+        value = ast.literal_eval(text.decode() if isinstance(text, bytes) else text)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def line_from_row(row: Mapping[str, Any], *, python_bodies: bool = False) -> dict[str, Any]:
+    """An input line from a table row: its input columns, a JSON-string ``body`` read as a dict.
+
+    With ``python_bodies``, a ``body`` written as a Python dict literal is read too: Dask turns
+    a column of dicts into such strings (``str(dict)``, its default ``dataframe.convert-string``),
+    e.g. in ``dd.read_json(..., lines=True)``. A ``body`` that is none of these is kept as it
+    is: the item is then answered with an ``invalid_request`` error line under its id.
+    """
+    line = {name: row[name] for name in INPUT_COLUMNS if name in row}
+    body = line.get("body")
+    if isinstance(body, (str, bytes)):
+        try:
+            line["body"] = json.loads(body)
+        except ValueError:
+            literal = _python_literal(body) if python_bodies else None
+            if literal is not None:
+                line["body"] = literal
+    elif body is not None and not isinstance(body, dict):
+        try:  # a mapping the table gave back (e.g. from a struct column)
+            line["body"] = dict(body)
+        except (TypeError, ValueError):
+            pass
+    return line
+
+
+def output_columns(lines: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """Output lines as the columns of :data:`OUTPUT_COLUMNS`."""
+    return {
+        "custom_id": [line["custom_id"] for line in lines],
+        "ok": [line["error"] is None for line in lines],
+        "line": [json.dumps(line, separators=(",", ":")) for line in lines],
+    }
+
+
 def _item(entry: Any, number: int) -> Any:
     if isinstance(entry, Mapping):  # an OpenAI Batch API input line as a dict
-        import json
-
         line = json.dumps(dict(entry))
         try:
             return item_from_line(line, number)

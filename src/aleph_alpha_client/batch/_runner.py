@@ -6,6 +6,7 @@ import asyncio
 import collections
 import inspect
 import json
+import math
 import os
 import queue as _queue
 import random
@@ -32,6 +33,8 @@ __all__ = ["AdaptiveLimit", "BatchSummary", "arun_batch", "read_jsonl", "run_bat
 
 _RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 _OVERLOAD_STATUSES = frozenset({429, 503})
+#: The sliding window of ``tokens_per_minute``, in seconds.
+_TOKEN_WINDOW = 60.0
 
 
 class AdaptiveLimit:
@@ -166,6 +169,76 @@ def _error(kind: str, err: BaseException) -> dict[str, Any]:
     return {"code": kind, "message": str(err)}
 
 
+class _Reservation:
+    """The tokens an item holds in the ``tokens_per_minute`` window from its start."""
+
+    __slots__ = ("in_window", "probe", "started", "tokens", "url")
+
+    def __init__(self, started: float, tokens: float, url: str, probe: bool) -> None:
+        self.started = started
+        self.tokens = tokens
+        self.url = url
+        self.probe = probe
+        self.in_window = True
+
+
+class _TokenCeiling:
+    """``tokens_per_minute``: the tokens of the items started in the last window stay within it.
+
+    An item reserves an estimate when it starts (the mean of the answers so far to its
+    endpoint), which its answer's usage then replaces. Until an endpoint has answered once,
+    one item at a time probes it. So what is in flight counts, not only what has answered.
+    """
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.log: collections.deque[_Reservation] = collections.deque()
+        self.total = 0.0
+        self.answers: dict[str, tuple[int, int]] = {}  # url -> (answers, tokens)
+        self.probing: set[str] = set()
+
+    def _expire(self, now: float) -> None:
+        while self.log and self.log[0].started <= now - _TOKEN_WINDOW:
+            entry = self.log.popleft()
+            entry.in_window = False
+            self.total -= entry.tokens
+
+    def _estimate(self, url: str) -> float | None:
+        answers, tokens = self.answers.get(url, (0, 0))
+        return tokens / answers if answers else None
+
+    def wait(self, url: str, now: float) -> float:
+        """Seconds until an item of ``url`` may start (inf: after the next answer)."""
+        estimate = self._estimate(url)
+        if estimate is None and url in self.probing:
+            return math.inf
+        self._expire(now)
+        if self.log and self.total + (1.0 if estimate is None else estimate) > self.limit:
+            return self.log[0].started + _TOKEN_WINDOW - now
+        return 0.0
+
+    def reserve(self, url: str, now: float) -> _Reservation:
+        estimate = self._estimate(url)
+        entry = _Reservation(now, estimate or 0.0, url, estimate is None)
+        if entry.probe:
+            self.probing.add(url)
+        self.log.append(entry)
+        self.total += entry.tokens
+        return entry
+
+    def settle(self, entry: _Reservation, tokens: int | None) -> None:
+        """The item ended: ``tokens`` used (None: it failed, it used none)."""
+        if entry.probe:
+            self.probing.discard(entry.url)
+        used = float(tokens or 0)
+        if entry.in_window:
+            self.total += used - entry.tokens
+        entry.tokens = used
+        if tokens is not None:
+            answers, total = self.answers.get(entry.url, (0, 0))
+            self.answers[entry.url] = (answers + 1, total + tokens)
+
+
 class _Job:
     def __init__(
         self,
@@ -187,15 +260,13 @@ class _Job:
                 raise InvalidArgumentError(f"{name}: expected a number > 0, got {rate!r}")
         self.limit = AdaptiveLimit(concurrency, max_concurrency or concurrency)
         self.rps = rps
-        self.tpm = tokens_per_minute
+        self.tokens = _TokenCeiling(tokens_per_minute) if tokens_per_minute is not None else None
         self.model = model
         self.budget = client.max_retries
         self.client = client.with_options(max_retries=0)
         self.is_async = inspect.iscoroutinefunction(self.client.complete)
         self.executor: ThreadPoolExecutor | None = None
         self.next_start = 0.0
-        self.token_log: collections.deque[tuple[float, int]] = collections.deque()
-        self.token_sum = 0
 
     async def _call(self, method: str, item: BatchItem) -> Any:
         bound = getattr(self.client, method)
@@ -213,7 +284,18 @@ class _Job:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, lambda: bound(item.request, model=model))
 
-    async def run_item(self, item: BatchItem) -> BatchResult:
+    async def run_item(self, item: BatchItem, reservation: _Reservation | None) -> BatchResult:
+        used: int | None = None
+        try:
+            result = await self._run_item(item)
+            if result.ok:
+                used = result.tokens
+            return result
+        finally:
+            if reservation is not None and self.tokens is not None:
+                self.tokens.settle(reservation, used)
+
+    async def _run_item(self, item: BatchItem) -> BatchResult:
         try:
             if isinstance(item.request, InvalidInput):
                 raise InvalidArgumentError(item.request.message)
@@ -256,7 +338,6 @@ class _Job:
                 return BatchResult(item.custom_id, url, error=_error(kind, err), attempts=attempt)
             self.limit.success()
             tokens = _tokens(response)
-            self._count_tokens(tokens)
             return BatchResult(
                 item.custom_id,
                 url,
@@ -270,26 +351,34 @@ class _Job:
     def _backoff(self, attempt: int) -> float:
         return float(min(8.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
 
-    def _count_tokens(self, tokens: int) -> None:
-        if self.tpm is not None:
-            self.token_log.append((time.monotonic(), tokens))
-            self.token_sum += tokens
-
-    def wait_before_start(self, now: float) -> float:
-        """Seconds to wait before the next item may start (0 when it may start now)."""
+    def wait_before_start(self, item: BatchItem, now: float) -> float:
+        """Seconds to wait before ``item`` may start (0: now; inf: after the next answer)."""
         wait = self.limit.paused_until - now
         if self.rps is not None:
             wait = max(wait, self.next_start - now)
-        if self.tpm is not None:
-            while self.token_log and self.token_log[0][0] <= now - 60.0:
-                self.token_sum -= self.token_log.popleft()[1]
-            if self.token_sum >= self.tpm and self.token_log:
-                wait = max(wait, self.token_log[0][0] + 60.0 - now)
+        url = _url_or_none(item) if self.tokens is not None else None
+        if self.tokens is not None and url is not None:
+            wait = max(wait, self.tokens.wait(url, now))
         return max(0.0, wait)
 
-    def started(self, now: float) -> None:
+    def start(self, item: BatchItem, now: float) -> _Reservation | None:
+        """``item`` starts now: count it for ``rps``, reserve its tokens."""
         if self.rps is not None:
             self.next_start = max(now, self.next_start) + 1.0 / self.rps
+        url = _url_or_none(item) if self.tokens is not None else None
+        if self.tokens is None or url is None:
+            return None
+        return self.tokens.reserve(url, now)
+
+
+def _url_or_none(item: BatchItem) -> str | None:
+    """The endpoint an item goes to (None: it is answered without a request)."""
+    if isinstance(item.request, InvalidInput):
+        return None
+    try:
+        return url_for(item.request)
+    except InvalidArgumentError:
+        return None
 
 
 class _Writer:
@@ -373,35 +462,45 @@ async def arun_batch(
         finished_queue.append(task)
         wake.set()
 
+    # The next item to start, read from the source and waiting for its turn (the token
+    # ceiling needs to know which endpoint it goes to).
+    pending: BatchItem | None = None
     try:
-        while tasks or not exhausted:
+        while tasks or not exhausted or pending is not None:
             now = time.monotonic()
             wait = 0.0
-            while not exhausted and len(tasks) < job.limit.current:
-                wait = job.wait_before_start(now)
+            while len(tasks) < job.limit.current:
+                if pending is None:
+                    if exhausted:
+                        break
+                    try:
+                        entry = next(source)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    pending = _coerce(entry, model)
+                    if pending.custom_id in done:
+                        stats.skipped += 1
+                        pending = None
+                        continue
+                wait = job.wait_before_start(pending, now)
                 if wait > 0:
                     break
-                try:
-                    entry = next(source)
-                except StopIteration:
-                    exhausted = True
-                    break
-                item = _coerce(entry, model)
-                if item.custom_id in done:
-                    stats.skipped += 1
-                    continue
-                job.started(now)
-                task = asyncio.ensure_future(job.run_item(item))
+                reservation = job.start(pending, now)
+                task = asyncio.ensure_future(job.run_item(pending, reservation))
                 task.add_done_callback(on_done)
                 tasks.add(task)
+                pending = None
+            # inf: only an answer can let the pending item start (it waits for a probe)
+            timeout = wait if 0 < wait < math.inf else None
             if not tasks:
-                if wait > 0:
-                    await asyncio.sleep(wait)
+                if timeout is not None:
+                    await asyncio.sleep(timeout)
                 continue
             if not finished_queue:
                 wake.clear()
                 try:
-                    await asyncio.wait_for(wake.wait(), wait if wait > 0 else None)
+                    await asyncio.wait_for(wake.wait(), timeout)
                 except asyncio.TimeoutError:
                     pass
             while finished_queue:

@@ -14,15 +14,19 @@ runs its batches with ``max_concurrency // actors`` requests in flight.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .._exceptions import MissingDependencyError
-from ._cluster import ClientRef, per_task_concurrency, run_partition
+from ._cluster import (
+    INPUT_COLUMNS,
+    ClientRef,
+    line_from_row,
+    output_columns,
+    per_task_concurrency,
+    run_partition,
+)
 
 __all__ = ["run_dataset"]
-
-_COLUMNS = ("custom_id", "method", "url", "body")
 
 
 class _Runner:
@@ -35,21 +39,9 @@ class _Runner:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         size = len(batch["custom_id"])
-        rows = []
-        for i in range(size):
-            row = {name: batch[name][i] for name in _COLUMNS if name in batch}
-            body = row.get("body")
-            if isinstance(body, (str, bytes)):
-                row["body"] = json.loads(body)
-            elif body is not None and not isinstance(body, dict):
-                row["body"] = dict(body)
-            rows.append(row)
-        lines = run_partition(rows, self.ref, self.concurrency, self.model)
-        return {
-            "custom_id": [line["custom_id"] for line in lines],
-            "ok": [line["error"] is None for line in lines],
-            "line": [json.dumps(line, separators=(",", ":")) for line in lines],
-        }
+        columns = [name for name in INPUT_COLUMNS if name in batch]
+        rows = [line_from_row({name: batch[name][i] for name in columns}) for i in range(size)]
+        return output_columns(run_partition(rows, self.ref, self.concurrency, self.model))
 
 
 def run_dataset(
