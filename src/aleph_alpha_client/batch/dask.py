@@ -64,7 +64,7 @@ def _partition_lease(tasks: int) -> Any:
     except ValueError:  # the local scheduler: its thread count is fixed, no lease needed
         return None
     name = f"aleph-alpha-batch-{uuid.uuid4().hex}"
-    return Semaphore(max_leases=tasks, name=name)  # type: ignore[no-untyped-call]
+    return Semaphore(max_leases=tasks, name=name)  # type: ignore[no-untyped-call,unused-ignore]
 
 
 def _run_leased(
