@@ -146,7 +146,7 @@ def test_concurrency_grows_back_after_a_429_storm(kind: str) -> None:
         )
         arrivals = emu.arrivals
     assert len(results) == 300 and all(r.ok for r in results)
-    assert summary.lowest_concurrency <= 2  # the storm cut it down
+    assert summary.lowest_concurrency <= 4  # the storm cut it down (halved at least once)
     # the last 100 requests, long after the storm: the server sees (close to) the maximum in
     # flight again (2 when the limit does not grow back)
     assert max(count for _, count in arrivals[-100:]) >= 6
