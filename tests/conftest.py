@@ -38,8 +38,18 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 #: The client modes the reliability tests run over: each client over each transport.
-#: "sync"/"async" use our own HTTP/1.1 transport; the others pass ``transport=``.
-TRANSPORT_MODES = ["sync", "async", "sync-httpx", "async-httpx", "sync-requests", "async-aiohttp"]
+#: "sync"/"async" use our own HTTP/1.1 transport; the others pass ``transport=``
+#: ("async-requests": requests in worker threads, as ``AsyncClient`` sends while only a sync
+#: HTTP library is mocked).
+TRANSPORT_MODES = [
+    "sync",
+    "async",
+    "sync-httpx",
+    "async-httpx",
+    "sync-requests",
+    "async-aiohttp",
+    "async-requests",
+]
 
 
 def make_transport(mode: str, verify_ssl: bool = True) -> Any:
