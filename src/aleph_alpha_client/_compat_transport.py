@@ -18,6 +18,7 @@ from typing import Any
 
 from ._config import Timeout
 from ._exceptions import (
+    AlephAlphaError,
     APIConnectionError,
     APITimeoutError,
     IncompleteStreamError,
@@ -94,7 +95,7 @@ class _RequestsResponse:
         headers = response.headers
         self.headers: dict[str, str] = _lower(headers) if hasattr(headers, "items") else {}
 
-    def _error(self, err: BaseException, streaming: bool) -> APIConnectionError:
+    def _error(self, err: BaseException, streaming: bool) -> AlephAlphaError:
         return _requests_error(err, self._url, streaming=streaming)
 
     def read(self) -> bytes:
@@ -131,8 +132,8 @@ class _RequestsResponse:
         self._response.close()
 
 
-def _requests_error(err: BaseException, url: str, *, streaming: bool) -> APIConnectionError:
-    if isinstance(err, APIConnectionError):
+def _requests_error(err: BaseException, url: str, *, streaming: bool) -> AlephAlphaError:
+    if isinstance(err, AlephAlphaError):  # ours already (raised by this module)
         return err
     import requests
 
@@ -147,7 +148,7 @@ def _requests_error(err: BaseException, url: str, *, streaming: bool) -> APIConn
 
     broken = (exc.ChunkedEncodingError, exc.ConnectionError, urllib3.exceptions.ProtocolError)
     if streaming and isinstance(err, broken):
-        return IncompleteStreamError(  # type: ignore[return-value]
+        return IncompleteStreamError(
             f"the connection broke in the middle of the stream ({url}): {_short(err)}"
         )
     if isinstance(err, exc.SSLError):
@@ -247,8 +248,8 @@ class ThreadedTransport:
 # ------------------------------------------------------------------------------- aiohttp
 
 
-def _aiohttp_error(err: BaseException, url: str, *, streaming: bool) -> APIConnectionError:
-    if isinstance(err, APIConnectionError):
+def _aiohttp_error(err: BaseException, url: str, *, streaming: bool) -> AlephAlphaError:
+    if isinstance(err, AlephAlphaError):  # ours already (raised by this module)
         return err
     import aiohttp
 
@@ -259,7 +260,7 @@ def _aiohttp_error(err: BaseException, url: str, *, streaming: bool) -> APIConne
             return APITimeoutError(f"the stream went silent ({url})", url=url, phase="idle")
         return APITimeoutError(f"reading the answer timed out ({url})", url=url, phase="read")
     if streaming and isinstance(err, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError)):
-        return IncompleteStreamError(  # type: ignore[return-value]
+        return IncompleteStreamError(
             f"the connection broke in the middle of the stream ({url}): {_short(err)}"
         )
     return APIConnectionError(f"connection to {url} failed: {_short(err)}", url=url)
@@ -375,8 +376,8 @@ class AiohttpTransport:
 # --------------------------------------------------------------------------------- httpx
 
 
-def _httpx_error(err: BaseException, url: str, *, streaming: bool) -> APIConnectionError:
-    if isinstance(err, APIConnectionError):
+def _httpx_error(err: BaseException, url: str, *, streaming: bool) -> AlephAlphaError:
+    if isinstance(err, AlephAlphaError):  # ours already (raised by this module)
         return err
     import httpx
 
@@ -387,7 +388,7 @@ def _httpx_error(err: BaseException, url: str, *, streaming: bool) -> APIConnect
             return APITimeoutError(f"the stream went silent ({url})", url=url, phase="idle")
         return APITimeoutError(f"reading the answer timed out ({url})", url=url, phase="read")
     if streaming and isinstance(err, (httpx.RemoteProtocolError, httpx.ReadError)):
-        return IncompleteStreamError(  # type: ignore[return-value]
+        return IncompleteStreamError(
             f"the connection broke in the middle of the stream ({url}): {_short(err)}"
         )
     return APIConnectionError(f"connection to {url} failed: {_short(err)}", url=url)
