@@ -52,6 +52,20 @@ TRANSPORT_MODES = [
 ]
 
 
+#: The modes over another library's transport (all of TRANSPORT_MODES but our own two).
+COMPAT_MODES = [mode for mode in TRANSPORT_MODES if "-" in mode]
+
+
+def modes(*names: str, skip: dict[str, str] | None = None) -> list[Any]:
+    """``names`` (default: TRANSPORT_MODES) as parameters, those in ``skip`` skipped with the
+    reason given: the bound that transport does not keep (listed in docs/deployment.md)."""
+    skip = skip or {}
+    return [
+        pytest.param(name, marks=pytest.mark.skip(reason=skip[name])) if name in skip else name
+        for name in (names or TRANSPORT_MODES)
+    ]
+
+
 def make_transport(mode: str, verify_ssl: bool = True) -> Any:
     """The ``transport=`` of a mode (None: our default transport)."""
     from aleph_alpha_client import _compat_transport as ct
