@@ -223,8 +223,15 @@ def test_stream_timeout_per_call(mode: str, make_server: Any) -> None:
     assert info.value.phase == "stream"
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("status", [b"500 Internal Server Error", b"200 OK"])
+@pytest.mark.parametrize(
+    ("mode", "status"),
+    [
+        (mode, status)
+        for status in (b"500 Internal Server Error", b"200 OK")
+        for mode in MODES
+        if mode in ("sync", "async") or status.startswith(b"5")  # the same read either way
+    ],
+)
 def test_trickled_body_answering_a_stream_is_cut(
     mode: str, status: bytes, make_server: Any
 ) -> None:
