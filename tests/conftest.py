@@ -38,8 +38,32 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 #: The client modes the reliability tests run over: each client over each transport.
-#: "sync"/"async" use our own HTTP/1.1 transport; the others pass ``transport=``.
-TRANSPORT_MODES = ["sync", "async", "sync-httpx", "async-httpx", "sync-requests", "async-aiohttp"]
+#: "sync"/"async" use our own HTTP/1.1 transport; the others pass ``transport=``
+#: ("async-requests": requests in worker threads, as ``AsyncClient`` sends while only a sync
+#: HTTP library is mocked).
+TRANSPORT_MODES = [
+    "sync",
+    "async",
+    "sync-httpx",
+    "async-httpx",
+    "sync-requests",
+    "async-aiohttp",
+    "async-requests",
+]
+
+
+#: The modes over another library's transport (all of TRANSPORT_MODES but our own two).
+COMPAT_MODES = [mode for mode in TRANSPORT_MODES if "-" in mode]
+
+
+def modes(*names: str, skip: dict[str, str] | None = None) -> list[Any]:
+    """``names`` (default: TRANSPORT_MODES) as parameters, those in ``skip`` skipped with the
+    reason given: the bound that transport does not keep (listed in docs/deployment.md)."""
+    skip = skip or {}
+    return [
+        pytest.param(name, marks=pytest.mark.skip(reason=skip[name])) if name in skip else name
+        for name in (names or TRANSPORT_MODES)
+    ]
 
 
 def make_transport(mode: str, verify_ssl: bool = True) -> Any:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from aleph_alpha_client import AsyncClient, Client, CompletionRequest, Prompt
+from aleph_alpha_client import AsyncClient, Client, CompletionRequest, Prompt, _tls
 from aleph_alpha_client._exceptions import (
     APIConnectionError,
     APITimeoutError,
@@ -395,7 +395,10 @@ def test_https_proxy_in_front_of_an_https_api(
 ) -> None:
     """TLS to the proxy, and TLS to the API inside it (sync: [SSL: UNEXPECTED_MESSAGE] before)."""
     if mode == "async" and sys.version_info < (3, 11):
-        pytest.skip("asyncio's start_tls over a TLS transport needs Python 3.11 (open work)")
+        pytest.skip(
+            "asyncio's start_tls over a TLS transport needs Python 3.11; before, AsyncClient "
+            "refuses it (test_async_client_refuses_tls_in_tls_before_python_3_11)"
+        )
     api = make_server(api_handler, wrap=server_context(pki))
     proxy = Proxy(
         make_server, routes={f"api.example.test:{api.port}": api.port}, wrap=server_context(pki)
@@ -419,6 +422,38 @@ def test_https_proxy_in_front_of_an_https_api(
     assert head_of(proxy.seen[0])["proxy-authorization"] == f"Basic {auth}"
     assert head_of(api.requests[0])["authorization"] == f"Bearer {TOKEN}"
     assert api.accepted == 1 and len(api.requests) == 2  # the tunnel was kept alive
+
+
+def test_the_tls_in_tls_error_names_the_limit_and_the_alternatives() -> None:
+    error = _tls.async_tls_in_tls_error(
+        "https://localhost:1", "https://api.example.test/chat/completions", supported=False
+    )
+    assert isinstance(error, InvalidArgumentError)
+    text = str(error)
+    assert "https://localhost:1" in text and "api.example.test" in text
+    assert "Python 3.11" in text and "http:// proxy" in text and "sync Client" in text
+    assert _tls.async_tls_in_tls_error("https://localhost:1", "https://x", supported=True) is None
+    assert _tls.ASYNC_TLS_IN_TLS == (sys.version_info >= (3, 11))
+
+
+def test_async_client_refuses_tls_in_tls_before_python_3_11(
+    make_server: Any, pki: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python 3.10 (simulated on later ones): an https:// proxy in front of an https:// API is
+    refused with our error before any connection (it was a bare TypeError from start_tls
+    after the proxy had been sent CONNECT and the proxy credentials)."""
+    monkeypatch.setattr(_tls, "ASYNC_TLS_IN_TLS", False)
+    proxy = Proxy(make_server, wrap=server_context(pki))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pki["ca"]))
+    monkeypatch.setenv("HTTPS_PROXY", f"https://user:{PASSWORD}@localhost:{proxy.port}")
+    with pytest.raises(InvalidArgumentError) as info:
+        run("async", "https://api.example.test", total_retries=3)
+    assert "Python 3.11" in str(info.value) and PASSWORD not in str(info.value)
+    assert proxy.server.accepted == 0
+    # an http:// proxy (CONNECT, one TLS session to the API) is not refused
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
+    with pytest.raises(APIConnectionError):  # the scripted proxy speaks TLS only
+        run("async", "https://api.example.test")
 
 
 # ------------------------------------------------------------------ SOCKS5

@@ -2,7 +2,8 @@
 
 Guarantees (docs/reliability.md): every case below raises ``InvalidArgumentError`` (a
 ``ValueError``) or ``InvalidArgumentTypeError`` (also a ``TypeError``) whose message names
-the argument, for ``Client`` and ``AsyncClient``, and the loopback server received nothing:
+the argument, for ``Client`` and ``AsyncClient`` (a few cases over every transport of
+``TRANSPORT_MODES`` too), and the loopback server received nothing:
 no request and not even a connection. Streaming calls fail at the call, not at the first
 iteration.
 """
@@ -27,10 +28,13 @@ from aleph_alpha_client.detokenization import DetokenizationRequest
 from aleph_alpha_client.embedding import SemanticEmbeddingRequest
 from aleph_alpha_client.prompt import Image, Prompt
 from aleph_alpha_client.translation import TranslationRequest
-from conftest import TOKEN, run_client
+from conftest import COMPAT_MODES, TOKEN, run_client
 from scripted_server import Reply, ScriptedServer
 
 MODES = ["sync", "async"]
+#: The cases also run over the other transports (the checks are the client's, before any
+#: transport is asked): one of each kind, sync and async, stream and not.
+COMPAT_CASES = ("content-int-item", "stream-bad-field", "model-empty", "tokenizer-empty-model")
 M = [Message(role=Role.User, content="hi")]
 
 
@@ -171,9 +175,14 @@ def run(mode: str, host: str, call: Callable[[Any], Any]) -> None:
     run_client(mode, host, call)
 
 
-@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(
-    ("call", "error", "names"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+    ("mode", "call", "error", "names"),
+    [
+        pytest.param(mode, *case[1:], id=f"{case[0]}-{mode}")
+        for mode in MODES + COMPAT_MODES
+        for case in CASES
+        if mode in MODES or case[0] in COMPAT_CASES
+    ],
 )
 def test_rejected_before_sending(
     server: ScriptedServer,

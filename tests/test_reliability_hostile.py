@@ -8,6 +8,10 @@ Each case runs over a raw loopback socket on ``Client`` and ``AsyncClient``:
 * a bare CR in a response header value is replaced by a space (RFC 9112 2.2);
 * a chunk size that is not ``1*HEXDIG`` (``1_3f``) is refused;
 * a raw-deflate body whose first read holds one byte decodes like the same bytes in one read.
+
+Over the other transports (``TRANSPORT_MODES``) the library parses the answer: each case still
+ends in one of our errors (or, for the deflate body, the answer); the exact wording and the
+header repair are our parser's.
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ from aleph_alpha_client._exceptions import (
     InternalServerError,
 )
 from aleph_alpha_client.chat import ChatRequest, Message, Role
-from conftest import run_client
+from conftest import TRANSPORT_MODES, modes, run_client
 from raw_server import RawServer
 
-MODES = ["sync", "async"]
+MODES = TRANSPORT_MODES
+OURS = ("sync", "async")
 REQUEST = ChatRequest(model="m", messages=[Message(role=Role.User, content="hi")])
 ANSWER = json.dumps(
     {
@@ -77,7 +82,8 @@ def test_non_ascii_status_digits_are_our_error(
     server = make_server(answering(head))
     with caplog.at_level("DEBUG", logger="asyncio"), pytest.raises(AlephAlphaError) as info:
         run_client(mode, f"http://127.0.0.1:{server.port}", chat)
-    assert "malformed status" in str(info.value)
+    if mode in OURS:
+        assert "malformed status" in str(info.value)
     # the error is ours alone: asyncio logged no "protocol.data_received() call failed"
     assert not [r for r in caplog.records if r.name == "asyncio" and r.levelno >= 30]
 
@@ -102,11 +108,14 @@ def test_bare_cr_in_a_header_value_is_replaced(mode: str, make_server: Any) -> N
         + b"\r\n\r\n"
     )
     server = make_server(answering(head + body))
-    with pytest.raises(InternalServerError) as info:
+    # httpx and aiohttp refuse the header (APIConnectionError); requests ends the line there
+    with pytest.raises(InternalServerError if mode in OURS else AlephAlphaError) as info:
         run_client(mode, f"http://127.0.0.1:{server.port}", chat)
     err: Any = info.value
-    assert all("\r" not in v for v in err.headers.values())
-    assert err.headers["x-request-id"] == "abc Injected: 1"
+    if isinstance(err, InternalServerError):
+        assert all("\r" not in v for v in err.headers.values())
+    if mode in OURS:
+        assert err.headers["x-request-id"] == "abc Injected: 1"
 
 
 @pytest.mark.parametrize("size", [b"1_3f", b"0x5", b"+5", b"5 5"])
@@ -117,11 +126,22 @@ def test_chunk_size_must_be_hex_digits(mode: str, size: bytes, make_server: Any)
         b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     )
     server = make_server(answering(head + size + b"\r\n" + b"x" * 0x3F + b"\r\n0\r\n\r\n"))
-    with pytest.raises(AlephAlphaError, match="malformed chunk size"):
+    with pytest.raises(AlephAlphaError) as info:
         run_client(mode, f"http://127.0.0.1:{server.port}", chat)
+    if mode in OURS:
+        assert "malformed chunk size" in str(info.value)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    "mode",
+    modes(
+        skip={
+            mode: f"{mode}: httpx's deflate decoder takes a raw-deflate body for zlib when its "
+            "first read holds one byte, and fails on the next (an APIConnectionError)"
+            for mode in ("sync-httpx", "async-httpx")
+        }
+    ),
+)
 def test_raw_deflate_split_after_one_byte_decodes(mode: str, make_server: Any) -> None:
     packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
     raw = packer.compress(ANSWER) + packer.flush()

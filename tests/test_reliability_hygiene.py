@@ -3,10 +3,12 @@
 * control characters in the host URL, a ``load_base64_from_url`` URL, the token and header
   values are refused naming the argument, before any connection is made;
 * credentials in the host URL are refused without being echoed;
-* a model name stays inside its path segment (``/``, ``..``, ``?``, ``#`` are escaped) and a
-  non-ASCII host path goes out as UTF-8 percent-escapes, never as raw latin-1 bytes;
+* a model name stays inside its path segment (``/``, ``?``, ``#`` are escaped, ``.`` and
+  ``..`` refused) and a non-ASCII host path goes out as UTF-8 percent-escapes, never as raw
+  latin-1 bytes, over every transport;
 * ``Transfer-Encoding: gzip, chunked`` and ``Content-Encoding: gzip, deflate`` are undone in
-  order.
+  order by our parser; over the other transports the library frames and decodes the answer,
+  and a hostile framing still ends in the answer or one of our errors.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from aleph_alpha_client._exceptions import (
 from aleph_alpha_client._transport import AsyncTransport, HTTPRequest, SyncTransport
 from aleph_alpha_client.chat import ChatRequest, Message, Role
 from aleph_alpha_client.utils import load_base64_from_url
-from conftest import TOKEN, run_client
+from conftest import COMPAT_MODES, TOKEN, TRANSPORT_MODES, run_client
 from raw_server import RawServer
 
-MODES = ["sync", "async"]
+MODES = TRANSPORT_MODES
+OURS = ["sync", "async"]
 CONTROLS = ["\t", "\r", "\n", "\0", "\x7f", "\x1b"]
 REQUEST = ChatRequest(model="m", messages=[Message(role=Role.User, content="hi")])
 ANSWER = json.dumps(
@@ -145,7 +148,6 @@ def test_control_character_in_header_value_is_refused_async(server: RawServer) -
     ("model", "segment"),
     [
         ("../../../admin", b"..%2F..%2F..%2Fadmin"),
-        ("..", b"%2E%2E"),
         ("a?b#c", b"a%3Fb%23c"),
         ("org/model", b"org%2Fmodel"),
         ("modèle", b"mod%C3%A8le"),
@@ -158,6 +160,15 @@ def test_model_name_stays_in_its_segment(
         run_client(mode, f"http://127.0.0.1:{server.port}", lambda c: c.tokenizer(model))
     line = server.requests[0].split(b"\r\n")[0]
     assert line == b"GET /models/" + segment + b"/tokenizer HTTP/1.1"
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("model", [".", ".."])
+def test_dot_segments_are_no_model_name(mode: str, model: str, server: RawServer) -> None:
+    """``%2E%2E`` would be normalised back to ``..`` by requests and aiohttp: refused."""
+    with pytest.raises(InvalidArgumentError, match="model"):
+        run_client(mode, f"http://127.0.0.1:{server.port}", lambda c: c.tokenizer(model))
+    assert server.accepted == 0
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -183,7 +194,7 @@ def chunked(data: bytes, size: int = 7) -> bytes:
     return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", OURS)
 def test_transfer_encoding_gzip_chunked_is_decoded(mode: str, make_server: Any) -> None:
     body = chunked(gzip.compress(ANSWER))
     head = (
@@ -195,7 +206,7 @@ def test_transfer_encoding_gzip_chunked_is_decoded(mode: str, make_server: Any) 
     assert result.message.content == "hello"
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", OURS)
 def test_content_codings_are_undone_in_order(mode: str, make_server: Any) -> None:
     body = zlib.compress(gzip.compress(ANSWER))  # gzip first, then deflate
     head = (
@@ -207,7 +218,7 @@ def test_content_codings_are_undone_in_order(mode: str, make_server: Any) -> Non
     assert result.message.content == "hello"
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", OURS)
 @pytest.mark.parametrize(
     "te", [b"br, chunked", b"chunked, chunked", b"gzip, chunked"], ids=["br", "twice", "bad"]
 )
@@ -218,7 +229,7 @@ def test_bad_transfer_codings_are_our_error(mode: str, te: bytes, make_server: A
         run_client(mode, f"http://127.0.0.1:{server.port}", lambda c: c.chat(REQUEST, "m"))
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", OURS)
 def test_truncated_gzip_body_is_our_error(mode: str, make_server: Any) -> None:
     body = gzip.compress(ANSWER)[:-8]  # no trailer: the end marker is missing
     head = (
@@ -228,3 +239,32 @@ def test_truncated_gzip_body_is_our_error(mode: str, make_server: Any) -> None:
     server = make_server(answering(head + body))
     with pytest.raises(AlephAlphaError, match="end marker"):
         run_client(mode, f"http://127.0.0.1:{server.port}", lambda c: c.chat(REQUEST, "m"))
+
+
+#: Framings our parser refuses or decodes, sent to the other transports (the library frames).
+HOSTILE_FRAMINGS = {
+    "te-gzip-chunked": b"Transfer-Encoding: gzip, chunked\r\n\r\n" + chunked(gzip.compress(ANSWER)),
+    "te-br": b"Transfer-Encoding: br, chunked\r\n\r\n" + chunked(ANSWER),
+    "te-twice": b"Transfer-Encoding: chunked, chunked\r\n\r\n" + chunked(ANSWER),
+    "ce-gzip-deflate": b"Content-Encoding: gzip, deflate\r\nContent-Length: %d\r\n\r\n"
+    % len(zlib.compress(gzip.compress(ANSWER)))
+    + zlib.compress(gzip.compress(ANSWER)),
+    "gzip-truncated": b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"
+    % (len(gzip.compress(ANSWER)) - 8)
+    + gzip.compress(ANSWER)[:-8],
+    "gzip-garbage": b"Content-Encoding: gzip\r\nContent-Length: 9\r\n\r\nnot gzip!",
+}
+
+
+@pytest.mark.parametrize("mode", COMPAT_MODES)
+@pytest.mark.parametrize("framing", list(HOSTILE_FRAMINGS))
+def test_hostile_framing_over_other_transports_is_our_error_or_the_answer(
+    mode: str, framing: str, make_server: Any
+) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    server = make_server(answering(head + HOSTILE_FRAMINGS[framing]))
+    try:
+        result = run_client(mode, f"http://127.0.0.1:{server.port}", lambda c: c.chat(REQUEST, "m"))
+    except AlephAlphaError:
+        return
+    assert result.message.content == "hello"

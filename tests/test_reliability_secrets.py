@@ -399,7 +399,7 @@ def test_tls_verified_by_default(tls_server: TLSServer, mode: str) -> None:
 
 
 # requests adds urllib3's own InsecureRequestWarning, which this test counts as extra.
-@pytest.mark.parametrize("mode", [m for m in MODES if m != "sync-requests"])
+@pytest.mark.parametrize("mode", [m for m in MODES if not m.endswith("-requests")])
 def test_verify_ssl_false_warns_then_works(tls_server: TLSServer, mode: str) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

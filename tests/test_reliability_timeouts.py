@@ -186,9 +186,8 @@ def test_read_timeout_retry_per_call(server: ScriptedServer, mode: str) -> None:
     assert len(server.received) == 2
 
 
-# requests and httpx have no deadline for a whole answer (only per read): over them a
-# trickling answer is cut only by the idle timeout. Documented in docs/deployment.md.
-@pytest.mark.parametrize("mode", ["sync", "async", "async-aiohttp"])
+# Over requests and sync httpx the deadline is checked as the body's pieces arrive.
+@pytest.mark.parametrize("mode", MODES)
 def test_trickling_answer_is_cut_at_total(server: ScriptedServer, mode: str) -> None:
     """A non-streaming answer whose bytes keep coming is still bounded by ``total``."""
     body = b'{"choices":[]}' + b" " * 100

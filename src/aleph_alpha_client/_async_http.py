@@ -41,6 +41,7 @@ from ._net import (
     split_url,
 )
 from ._socks import Socks5Handshake
+from ._tls import async_tls_in_tls_error
 
 if TYPE_CHECKING:
     from ._config import Timeout
@@ -756,6 +757,10 @@ class AsyncHTTP:
         loop = self._bind()
         target = split_url(request.url)
         proxy = None if self._proxies is None else self._proxies.for_target(target)
+        if proxy is not None and proxy.tls and target.scheme == "https":
+            refused = async_tls_in_tls_error(proxy.shown, target.url)
+            if refused is not None:  # Python 3.10: before any connection is made
+                raise refused
         payload = request_payload(request, target, proxy)
         deadline = None
         if not request.stream and timeout.total is not None:

@@ -250,6 +250,10 @@ class BaseClient:
     def _tokenizer_request(self, model: str) -> HTTPRequest:
         if not isinstance(model, str) or not model.strip():
             raise InvalidArgumentError(f"model: expected a model name, got {model!r}")
+        if model in (".", ".."):
+            # escaped as %2E%2E it would still climb out of its segment over requests and
+            # aiohttp, which normalise the escape back to ".." before sending
+            raise InvalidArgumentError(f"model: expected a model name, got {model!r}")
         _tokenizer_class()  # a missing extra fails before anything is sent
         return build_get(self._config, self._headers, f"models/{path_segment(model)}/tokenizer")
 

@@ -4,7 +4,9 @@
 would go to the raw socket: ``[SSL: UNEXPECTED_MESSAGE]``). :class:`TLSOverTLS` runs the inner
 session (to the API) in an ``ssl.SSLObject`` over memory buffers and carries its records over
 the outer TLS socket (to an ``https://`` proxy); it offers the few socket methods the sync
-transport uses.
+transport uses. The async transport uses ``loop.start_tls`` over the proxy's TLS transport,
+which asyncio supports from Python 3.11 on: before, :func:`async_tls_in_tls_error` refuses it
+up front.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ from __future__ import annotations
 import os
 import socket
 import ssl
+import sys
 from typing import Any
 
 from ._exceptions import InvalidArgumentError, InvalidArgumentTypeError
 
 __all__ = [
+    "ASYNC_TLS_IN_TLS",
     "TLSOverTLS",
+    "async_tls_in_tls_error",
     "check_cert",
     "check_ssl_context",
     "describe_verify_error",
@@ -25,6 +30,29 @@ __all__ = [
 ]
 
 CertArg = str | os.PathLike[str] | tuple[Any, Any] | None
+
+#: Whether asyncio can start TLS over a TLS transport (``loop.start_tls`` on the transport of
+#: an ``https://`` proxy): Python 3.11 and later. Before, it raises a bare ``TypeError`` after
+#: the proxy was asked to open the tunnel.
+ASYNC_TLS_IN_TLS = sys.version_info >= (3, 11)
+
+
+def async_tls_in_tls_error(
+    proxy: str, url: str, supported: bool | None = None
+) -> InvalidArgumentError | None:
+    """The error for ``AsyncClient`` reaching the ``https://`` API ``url`` through the
+    ``https://`` proxy ``proxy`` (shown without credentials) where asyncio cannot do TLS
+    inside TLS (``supported``: default :data:`ASYNC_TLS_IN_TLS`); None where it can."""
+    if ASYNC_TLS_IN_TLS if supported is None else supported:
+        return None
+    version = ".".join(str(part) for part in sys.version_info[:2])
+    return InvalidArgumentError(
+        f"proxy: AsyncClient cannot reach {url} through the https:// proxy {proxy} on Python "
+        f"{version}: TLS to the API inside TLS to the proxy needs asyncio's start_tls over a TLS "
+        "connection, which Python 3.11 added. Use an http:// proxy (HTTPS_PROXY=http://...; "
+        "the API's TLS still runs end to end inside its CONNECT tunnel), the sync Client "
+        "(it does TLS inside TLS on every Python), or Python 3.11+"
+    )
 
 
 def check_cert(cert: Any) -> tuple[str, str | None] | None:
