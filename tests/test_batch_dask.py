@@ -128,3 +128,36 @@ def test_cap_holds_when_the_cluster_grows_after_the_graph_is_built(cluster: Any)
         peak = emu.peak_in_flight
     assert len(results) == 96 and all(o["error"] is None for o in results)
     assert 1 < peak <= 4
+
+
+def test_entries_that_are_not_json_data_are_error_lines_not_a_crash() -> None:
+    # a dataframe hands back values json cannot write (pd.NA, numpy arrays): our error lines
+    from aleph_alpha_client import InvalidArgumentError
+    from aleph_alpha_client.batch._cluster import ClientRef, run_partition
+
+    odd = {**line(1), "body": {"model": "luminous-base", "prompt": object()}}
+    with Emulator() as emu:
+        client = Client("t", host=emu.url, total_retries=0)
+        out = run_partition([line(0), odd], ClientRef(client), 2, None)
+        with pytest.raises(InvalidArgumentError, match="not JSON data"):
+            run_partition([{"custom_id": object()}], ClientRef(client), 2, None)
+        client.close()
+    by_id = {o["custom_id"]: o for o in out}
+    assert by_id["req-0"]["error"] is None
+    assert by_id["req-1"]["error"]["code"] == "invalid_request"
+    assert "not JSON data" in by_id["req-1"]["error"]["message"]
+
+
+def test_dataframe_ids_must_be_unique(cluster: Any) -> None:
+    dd = pytest.importorskip("dask.dataframe", reason="dask.dataframe needs pandas")
+    pd = pytest.importorskip("pandas")
+    from aleph_alpha_client import InvalidArgumentError
+
+    rows = [line(0), line(1), line(0)]
+    for row in rows:
+        row["body"] = json.dumps(row["body"])
+    frame = dd.from_pandas(pd.DataFrame(rows), npartitions=1)
+    with Emulator() as emu:
+        client = Client("t", host=emu.url, total_retries=0)
+        with pytest.raises(InvalidArgumentError, match="unique"):
+            run_dataframe(frame, client, max_concurrency=2).compute()

@@ -655,3 +655,27 @@ class TreeNode:
 
 def plant_tree(root: TreeNode) -> None:
     """Plant a tree."""
+
+
+@dataclasses.dataclass
+class SearchOptions:
+    limit: int = 10
+    exact: bool = False
+
+
+class Filters(pydantic.BaseModel):
+    year: int = 2024
+    tag: str = pydantic.Field(default="all", validation_alias="label")
+
+
+def search(query: str, options: SearchOptions, filters: list[Filters]) -> None:
+    """Search."""
+
+
+def test_strict_null_means_the_default_in_nested_arguments() -> None:
+    arguments = tool(search, strict=True).parse_arguments(
+        '{"query": "x", "options": {"limit": null, "exact": true},'
+        ' "filters": [{"year": null, "label": null}, {"year": 1999, "label": "b"}]}'
+    )
+    assert arguments["options"] == SearchOptions(limit=10, exact=True)
+    assert arguments["filters"] == [Filters(), Filters(year=1999, label="b")]

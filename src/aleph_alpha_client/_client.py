@@ -349,7 +349,9 @@ class Client(BaseClient):
             self._transport_box[0] = None
             transport.close()
         for route in list(self._mock_transports):
-            self._mock_transports.pop(route).close()
+            transport = self._mock_transports.pop(route, None)  # a copy may close it too
+            if transport is not None:
+                transport.close()
         if self._user_transport is not None:
             self._user_transport.close()
 

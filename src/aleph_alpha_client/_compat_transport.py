@@ -290,7 +290,7 @@ class _RequestsResponse:
         body = _Body(self._url, self.status, self._max_body, deadline, self._timeout)
         try:
             if _is_requests_response(response):
-                self._body = body.take_all(self._pieces())
+                self._body = body.take_all(self._pieces(whole=True))
             else:
                 # a test's stand-in response (mock.patch("requests.Session.post")); one that
                 # gives only .json(), as the official client reads it, is read that way
@@ -324,14 +324,16 @@ class _RequestsResponse:
         finally:
             self._response.close()
 
-    def _pieces(self) -> Iterator[bytes]:
+    def _pieces(self, whole: bool = False) -> Iterator[bytes]:
         """The decoded body as it arrives, in pieces of at most 64 KiB (urllib3 2 bounds
         what it decompresses per read)."""
         raw = self._response.raw
         read1 = getattr(raw, "read1", None)
         if read1 is None or not _takes_decode_content(read1):
-            # urllib3 < 2, or a replayed body (vcrpy): whole chunks as they come
-            return iter(self._response.iter_content(chunk_size=None))
+            # urllib3 < 2, or a replayed body (vcrpy). A whole body in bounded pieces (with
+            # chunk_size=None urllib3 1.26 reads a Content-Length body in one go, past every
+            # limit); a stream as its chunks come, so no event waits for a full piece.
+            return iter(self._response.iter_content(chunk_size=_PIECE if whole else None))
         # what has arrived, without waiting for a full buffer
         return iter(lambda: read1(_PIECE, decode_content=True), b"")
 
@@ -650,6 +652,9 @@ class AiohttpTransport:
         except Exception as err:
             response.close()
             raise _aiohttp_error(err, request.url, streaming=False) from err
+        except BaseException:  # cancelled while reading: the connection is not reusable
+            response.close()
+            raise
         return _AiohttpResponse(response, request, timeout, content)
 
     async def close(self) -> None:

@@ -391,22 +391,22 @@ class Tool:
                 raise ToolArgumentsError(
                     f"tool {self.name!r}: missing argument {name!r}", tool=self.name, argument=name
                 )
+        hints = _hints(self.function)
         if self.strict:  # strict made optional parameters nullable: null means the default
             decoded = {
-                name: value
+                name: _drop_nested_nulls(hints.get(name, Any), value)
                 for name, value in decoded.items()
                 if not (
                     value is None
                     and name in accepted
                     and accepted[name].default is not accepted[name].empty
-                    and not admits_none(_hints(self.function).get(name, Any))
+                    and not admits_none(hints.get(name, Any))
                 )
             }
         try:
             import pydantic
         except ImportError:
             return decoded
-        hints = _hints(self.function)
         fields: dict[str, Any] = {}
         for name in decoded:
             if name in accepted:
@@ -419,6 +419,15 @@ class Tool:
         result = {name: getattr(validated, name) for name in fields}
         result.update({k: v for k, v in decoded.items() if k not in fields})
         return result
+
+
+def _drop_nested_nulls(hint: Any, value: Any) -> Any:
+    inner = _structured_inside(hint)
+    if inner is None:
+        return value
+    if isinstance(value, list):
+        return [drop_null_defaults(inner, item) for item in value]
+    return drop_null_defaults(inner, value)
 
 
 def _validatable(pydantic: Any, hint: Any) -> Any:
@@ -447,22 +456,22 @@ def admits_none(hint: Any) -> bool:
 
 
 def drop_null_defaults(model: Any, data: Any) -> Any:
-    """``data`` without the ``null`` values of fields that have a default and do not take
-    ``None`` (strict mode's way of leaving an optional field out), nested models included."""
-    fields = getattr(model, "model_fields", None)
-    if not isinstance(data, dict) or not isinstance(fields, Mapping):
+    """``data`` without the ``null`` values of fields that may be left out and do not take
+    ``None`` (strict mode's way of leaving an optional field out): fields with a default of a
+    pydantic model or dataclass, keys a TypedDict does not require; nested ones included."""
+    if not isinstance(data, dict):
         return data
     result = dict(data)
-    for name, info in fields.items():
-        key = info.alias or name
-        if key not in result:
+    for keys, hint, optional in _fields_of(model):
+        key = next((k for k in keys if k in result), None)
+        if key is None:
             continue
         value = result[key]
         if value is None:
-            if not info.is_required() and not admits_none(info.annotation):
+            if optional and not admits_none(hint):
                 del result[key]
             continue
-        inner = _model_inside(info.annotation)
+        inner = _structured_inside(hint)
         if inner is None:
             continue
         if isinstance(value, dict):
@@ -472,17 +481,59 @@ def drop_null_defaults(model: Any, data: Any) -> Any:
     return result
 
 
-def _model_inside(hint: Any) -> Any:
-    """The pydantic model of ``M``, ``Optional[M]`` or ``list[M]``, else ``None``."""
-    if _is_pydantic_class(hint):
+def _fields_of(model: Any) -> list[tuple[tuple[str, ...], Any, bool]]:
+    """(the keys a field may come under, its type, whether it may be left out) per field."""
+    fields = getattr(model, "model_fields", None)
+    if isinstance(fields, Mapping):  # pydantic: the alias it is validated under, or the name
+        found = []
+        for name, info in fields.items():
+            validation = info.validation_alias
+            keys = tuple(
+                k
+                for k in (validation if isinstance(validation, str) else None, info.alias, name)
+                if k
+            )
+            found.append((keys, info.annotation, not info.is_required()))
+        return found
+    try:
+        hints = typing.get_type_hints(model)
+    except Exception:
+        return []
+    if dataclasses.is_dataclass(model) and isinstance(model, type):
+        return [
+            (
+                (f.name,),
+                hints.get(f.name, Any),
+                f.default is not dataclasses.MISSING
+                or f.default_factory is not dataclasses.MISSING,
+            )
+            for f in dataclasses.fields(model)
+        ]
+    if _is_typeddict(model):
+        required = getattr(model, "__required_keys__", set(hints))
+        return [((name,), hint, name not in required) for name, hint in hints.items()]
+    return []
+
+
+def _structured_inside(hint: Any) -> Any:
+    """The model, dataclass or TypedDict of ``M``, ``Optional[M]`` or ``list[M]``, else None."""
+    if _is_structured(hint):
         return hint
     for arg in typing.get_args(hint):
-        if _is_pydantic_class(arg):
+        if _is_structured(arg):
             return arg
-        found = _model_inside(arg) if typing.get_args(arg) else None
+        found = _structured_inside(arg) if typing.get_args(arg) else None
         if found is not None:
             return found
     return None
+
+
+def _is_structured(hint: Any) -> bool:
+    return (
+        _is_pydantic_class(hint)
+        or _is_typeddict(hint)
+        or (dataclasses.is_dataclass(hint) and isinstance(hint, type))
+    )
 
 
 def _hints(function: Callable[..., Any]) -> dict[str, Any]:

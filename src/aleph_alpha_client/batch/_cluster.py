@@ -108,7 +108,14 @@ def output_columns(lines: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
 
 def _item(entry: Any, number: int) -> Any:
     if isinstance(entry, Mapping):  # an OpenAI Batch API input line as a dict
-        line = json.dumps(dict(entry))
+        try:
+            line = json.dumps(dict(entry))
+        except (TypeError, ValueError) as err:  # e.g. pd.NA or a numpy array from a dataframe
+            message = f"line {number}: the input is not JSON data ({err})"
+            custom_id = entry.get("custom_id")
+            if isinstance(custom_id, str):
+                return BatchItem(custom_id, InvalidInput(message))
+            raise InvalidArgumentError(message) from None
         try:
             return item_from_line(line, number)
         except InvalidArgumentError as err:

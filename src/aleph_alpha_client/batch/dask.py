@@ -22,11 +22,10 @@ the total holds even when the cluster grows after the graph was built (adaptive 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .._exceptions import MissingDependencyError
+from .._exceptions import InvalidArgumentError, MissingDependencyError
 from ._cluster import (
     OUTPUT_COLUMNS,
     ClientRef,
@@ -112,12 +111,15 @@ def _run_frame(frame: Any, ref: ClientRef, concurrency: int, model: str | None, 
     rows = [line_from_row(row, python_bodies=True) for row in frame.to_dict("records")]
     lines = _run_leased(rows, ref, concurrency, model, lease)
     # back in input order, so that the output keeps the input's index (and divisions)
-    positions: defaultdict[str, deque[int]] = defaultdict(deque)
+    positions: dict[Any, int] = {}
     for position, row in enumerate(rows):
-        positions[row["custom_id"]].append(position)
+        custom_id = row["custom_id"]
+        if custom_id in positions:  # results are matched to rows by id
+            raise InvalidArgumentError(f"custom_id: expected unique ids, got {custom_id!r} twice")
+        positions[custom_id] = position
     ordered: list[Any] = [None] * len(rows)
     for line in lines:
-        ordered[positions[line["custom_id"]].popleft()] = line
+        ordered[positions[line["custom_id"]]] = line
     return _frame(ordered, frame.index)
 
 
