@@ -22,12 +22,33 @@ __all__ = ["async_route", "patched_libraries", "sync_route"]
 Route = Literal["default", "requests", "aiohttp", "httpx"]
 
 
-def _foreign(owner: Any, name: str, package: str) -> bool:
-    """True if ``owner.name`` is no longer the function/class that ``package`` defined."""
-    try:
-        value = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
-    except (KeyError, AttributeError):
-        return True
+_MISSING = object()
+
+#: The last verdict per library, with the attribute values it was about: while they are the
+#: same objects the verdict stands, so the check before every request is one tuple compare.
+_VERDICTS: dict[str, tuple[tuple[Any, ...], bool]] = {}
+
+
+def _own(owner: Any, *names: str) -> tuple[Any, ...]:
+    """The attributes ``names`` as ``owner`` itself defines them (a class: its own dict)."""
+    if isinstance(owner, type):
+        found = owner.__dict__
+        return tuple([found.get(name, _MISSING) for name in names])
+    return tuple([getattr(owner, name, _MISSING) for name in names])
+
+
+def _verdict(library: str, package: str, values: tuple[Any, ...]) -> bool:
+    """True if any of ``values`` is not what ``package`` defined (cached while unchanged)."""
+    seen = _VERDICTS.get(library)
+    if seen is not None and seen[0] == values:
+        return seen[1]
+    verdict = any(value is _MISSING or _not_from(value, package) for value in values)
+    _VERDICTS[library] = (values, verdict)
+    return verdict
+
+
+def _not_from(value: Any, package: str) -> bool:
+    """True if ``value`` (a function or class) does not come from ``package``."""
     if isinstance(value, (staticmethod, classmethod)):
         value = value.__func__
     if isinstance(value, type):
@@ -42,7 +63,7 @@ def _foreign(owner: Any, name: str, package: str) -> bool:
 def _http_client_patched() -> bool:
     import http.client as hc
 
-    return _foreign(hc, "HTTPConnection", "http") or _foreign(hc, "HTTPSConnection", "http")
+    return _verdict("http.client", "http", _own(hc, "HTTPConnection", "HTTPSConnection"))
 
 
 def _urllib3_patched() -> bool:
@@ -53,11 +74,12 @@ def _urllib3_patched() -> bool:
     https_pool = getattr(pool, "HTTPSConnectionPool", None)
     if http_pool is None or https_pool is None:
         return True
-    return (
-        _foreign(http_pool, "urlopen", "urllib3")
-        or not (getattr(http_pool, "ConnectionCls", None).__module__ or "").startswith("urllib3")
-        or not (getattr(https_pool, "ConnectionCls", None).__module__ or "").startswith("urllib3")
+    values = (
+        *_own(http_pool, "urlopen"),
+        getattr(http_pool, "ConnectionCls", _MISSING),
+        getattr(https_pool, "ConnectionCls", _MISSING),
     )
+    return _verdict("urllib3", "urllib3", values)
 
 
 def _requests_patched() -> bool:
@@ -65,27 +87,21 @@ def _requests_patched() -> bool:
     sessions = sys.modules.get("requests.sessions")
     if adapters is None or sessions is None:
         return False
-    return (
-        _foreign(adapters.HTTPAdapter, "send", "requests")
-        or _foreign(sessions.Session, "send", "requests")
-        or _foreign(sessions.Session, "get_adapter", "requests")
-        or _foreign(sessions.Session, "request", "requests")
-        or _foreign(sessions.Session, "post", "requests")  # what the official client calls
-        or _foreign(sessions.Session, "get", "requests")
+    values = (
+        *_own(adapters.HTTPAdapter, "send"),
+        # post and get: what the official client calls (tests patch them)
+        *_own(sessions.Session, "send", "get_adapter", "request", "post", "get"),
     )
+    return _verdict("requests", "requests", values)
 
 
 def _aiohttp_patched() -> bool:
     client = sys.modules.get("aiohttp.client")
     if client is None:
         return False
-    session = client.ClientSession
-    return (
-        _foreign(session, "_request", "aiohttp")
-        or _foreign(session, "request", "aiohttp")
-        or _foreign(session, "post", "aiohttp")  # what the official async client calls
-        or _foreign(session, "get", "aiohttp")
-    )
+    # post and get: what the official async client calls
+    values = _own(client.ClientSession, "_request", "request", "post", "get")
+    return _verdict("aiohttp", "aiohttp", values)
 
 
 def _httpx_patched() -> bool:
@@ -93,19 +109,22 @@ def _httpx_patched() -> bool:
     client = sys.modules.get("httpx._client")
     if transports is None or client is None:
         return False
-    if (
-        _foreign(transports.HTTPTransport, "handle_request", "httpx")
-        or _foreign(transports.AsyncHTTPTransport, "handle_async_request", "httpx")
-        or _foreign(client.Client, "_send_single_request", "httpx")
-        or _foreign(client.AsyncClient, "_send_single_request", "httpx")
-    ):
+    values = (
+        *_own(transports.HTTPTransport, "handle_request"),
+        *_own(transports.AsyncHTTPTransport, "handle_async_request"),
+        *_own(client.Client, "_send_single_request"),
+        *_own(client.AsyncClient, "_send_single_request"),
+    )
+    if _verdict("httpx", "httpx", values):
         return True
     pool = sys.modules.get("httpcore")
     if pool is None:
         return False
-    return _foreign(pool.ConnectionPool, "handle_request", "httpcore") or _foreign(
-        pool.AsyncConnectionPool, "handle_async_request", "httpcore"
+    values = (
+        *_own(pool.ConnectionPool, "handle_request"),
+        *_own(pool.AsyncConnectionPool, "handle_async_request"),
     )
+    return _verdict("httpcore", "httpcore", values)
 
 
 def patched_libraries() -> list[str]:
