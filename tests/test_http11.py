@@ -319,3 +319,33 @@ def test_bad_target_or_method_is_refused() -> None:
         serialize_request("GET", "/a b", "h", {}, None)
     with pytest.raises(InvalidArgumentError):
         serialize_request("GE T", "/", "h", {}, None)
+
+
+def test_input_waiting_in_the_first_of_several_codings_is_pulled() -> None:
+    # Found by the fuzzer: with four content codings, input that waited in the first decoder
+    # behind an empty second one was never pulled, and `while parser.pending: feed(b"")`
+    # spun forever (a server could hold a call with one answer).
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip, deflate\r\n"
+        b"Content-Encoding: gzip, deflate\r\n\r\n"
+    )
+    parser = ResponseParser("GET", max_body=1 << 20)
+    with pytest.raises(ProtocolError, match="decompress"):
+        parser.feed(head + b"x00\x00\x00|\xa6\x08{")
+        for _ in range(100):
+            if not parser.pending:
+                break
+            parser.feed(b"")
+        parser.feed_eof()
+    # and a real four-layer body decodes, fed a byte at a time
+    body = zlib.compress(gzip.compress(zlib.compress(gzip.compress(b'{"a": 1}'))))
+    parser = ResponseParser("GET")
+    out = parser.feed(head.replace(b"\r\n\r\n", b"\r\nContent-Length: %d\r\n\r\n" % len(body)))
+    decoded = [out]
+    for byte in body:
+        decoded.append(parser.feed(bytes([byte])))
+        for _ in range(1000):
+            if not parser.pending:
+                break
+            decoded.append(parser.feed(b""))
+    assert parser.done and b"".join(decoded) == b'{"a": 1}'

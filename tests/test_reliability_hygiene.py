@@ -268,3 +268,16 @@ def test_hostile_framing_over_other_transports_is_our_error_or_the_answer(
     except AlephAlphaError:
         return
     assert result.message.content == "hello"
+
+
+@pytest.mark.parametrize("mode", OURS)
+def test_stacked_codings_cannot_spin_the_client(mode: str, make_server: Any) -> None:
+    # The fuzzer's answer: input stuck in the first of four codings used to spin the client's
+    # read loop forever, with no timeout able to stop it (no socket read was waiting).
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        b"Content-Encoding: gzip, deflate\r\nContent-Encoding: gzip, deflate\r\n\r\n"
+    )
+    server = make_server(answering(head + b"x00\x00\x00|\xa6\x08{"))
+    with pytest.raises(AlephAlphaError, match="decompress"):
+        run_client(mode, f"http://127.0.0.1:{server.port}", lambda c: c.chat(REQUEST, "m"))

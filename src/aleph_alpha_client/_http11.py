@@ -501,12 +501,17 @@ class ResponseParser:
         return out
 
     def _pull(self, index: int) -> bytes:
-        """At most one step of output of decoder ``index``, fed from the ones before it."""
+        """At most one step of output of decoder ``index``, fed from the ones before it.
+
+        Input may wait in any decoder before it, not only the one next to it (an empty
+        middle decoder does not mean the first one is drained), so it pulls while any of them
+        has more; each pull consumes input or raises, so this ends.
+        """
         decoders = self._decoders
         decoder = decoders[index]
         while True:
             out = decoder.read(MAX_DECODE_STEP)
-            if out or index == 0 or not decoders[index - 1].more:
+            if out or index == 0 or not any(d.more for d in decoders[:index]):
                 return out
             decoder.feed(self._pull(index - 1))
 
