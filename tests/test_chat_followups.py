@@ -104,7 +104,7 @@ def test_run_tools_with_streaming_passes_reasoning_on(emu: Emulator, mode: str, 
     assert turn2.index(chunks[0]) > turn2.index(reasoning2[-1])  # thinking comes first
     assert "".join(e.content for e in reasoning2) == result.response.reasoning_content
     text = "".join(e.content for e in chunks)
-    assert text == result.content == 'The tool returned: "{"city": "Paris", "temperature": 21}".'
+    assert text == result.content == 'The tool returned: "{"city": "Berlin", "temperature": 21}".'
     assert "<think>" not in text and "The user wrote" not in text
 
 
@@ -273,7 +273,7 @@ def get_weather(city: str) -> dict:
     return {"city": city, "temperature": 21}
 '''
 THOUGHT = f'The user wrote: "{QUESTION}".'
-ANSWER = 'The tool returned: "{"city": "Paris", "temperature": 21}".\n'
+ANSWER = 'The tool returned: "{"city": "Berlin", "temperature": 21}".\n'
 
 
 class TtyOut(io.StringIO):

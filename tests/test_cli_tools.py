@@ -63,7 +63,7 @@ def test_one_shot_runs_the_tool(
     code = main([*argv, "Weather in Berlin?"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert weather_module.calls == ["Paris"]
+    assert weather_module.calls == ["Berlin"]
     assert '"temperature": 21' in out
     assert "[tool] get_weather(" in err
     requests = chat_requests(emu)
@@ -84,11 +84,11 @@ def test_repl_keeps_the_tool_turns_in_the_history(
     out, err = capsys.readouterr()
     assert code == 0, err
     assert out.count('"temperature": 21') == 2
-    assert weather_module.calls == ["Paris", "Paris"]
+    assert weather_module.calls == ["Berlin", "Berlin"]
     last = chat_requests(emu)[-1]["messages"]
     turn = ["user", "assistant", "tool"]
     assert [m["role"] for m in last] == [*turn, "assistant", *turn]  # the 2nd turn's tool step
-    assert json.loads(last[2]["content"]) == {"city": "Paris", "temperature": 21}
+    assert json.loads(last[2]["content"]) == {"city": "Berlin", "temperature": 21}
 
 
 @pytest.mark.parametrize(

@@ -679,3 +679,19 @@ def test_strict_null_means_the_default_in_nested_arguments() -> None:
     )
     assert arguments["options"] == SearchOptions(limit=10, exact=True)
     assert arguments["filters"] == [Filters(), Filters(year=1999, label="b")]
+
+
+@pytest.mark.parametrize(
+    ("question", "city"),
+    [("What's the weather in Bonn?", "Bonn"), ("Weather in New York today?", "New York")],
+)
+def test_emulator_asks_the_tool_about_the_place_named(
+    aleph_alpha_emulator: Emulator, question: str, city: str
+) -> None:
+    asked = ChatRequest(model=MODEL, messages=[Message(Role.User, question)], tools=[get_weather])
+    result = run_client(
+        "sync", aleph_alpha_emulator.url, lambda c: c.run_tools(asked, MODEL, max_iterations=2)
+    )
+    call = result.messages[1].tool_calls[0]
+    assert json.loads(call.function.arguments)["city"] == city
+    assert city in result.content  # the answer quotes the tool's result

@@ -13,10 +13,12 @@ only required parts are (null branches win, arrays get minItems), so recursive s
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["example_for_schema"]
+__all__ = ["example_for_schema", "place_in"]
 
 _MAX_DEPTH = 40
 # Below this depth, optional parts (null branches, non-required properties, optional array
@@ -47,10 +49,27 @@ _NAMED_STRINGS = {
 }
 
 
-def example_for_schema(schema: Any, name: str = "value") -> Any:
-    """A deterministic value valid against the JSON schema ``schema`` (``name`` flavours strings)."""
+#: A place named in the user's question ("... in Berlin?"): the value of ``city`` and
+#: ``location`` strings while :func:`example_for_schema` runs with ``place=``.
+_PLACE: ContextVar[str | None] = ContextVar("_PLACE", default=None)
+_PLACE_PATTERN = re.compile(r"\b(?:in|for|at)\s+((?:[A-Z][\w'-]*)(?:\s+[A-Z][\w'-]*){0,2})")
+
+
+def place_in(text: str) -> str | None:
+    """The place a question names ("What's the weather in New York?" -> "New York")."""
+    match = _PLACE_PATTERN.search(text or "")
+    return match.group(1) if match else None
+
+
+def example_for_schema(schema: Any, name: str = "value", *, place: str | None = None) -> Any:
+    """A deterministic value valid against the JSON schema ``schema`` (``name`` flavours strings;
+    ``place``, when given, is the value of ``city`` and ``location`` strings)."""
     root = schema if isinstance(schema, Mapping) else {}
-    return _example(schema, root, name, 0)
+    token = _PLACE.set(place)
+    try:
+        return _example(schema, root, name, 0)
+    finally:
+        _PLACE.reset(token)
 
 
 def _resolve(ref: str, root: Mapping[str, Any]) -> Any:
@@ -178,7 +197,9 @@ def _string(schema: Mapping[str, Any], name: str) -> str:
     fmt = schema.get("format")
     if isinstance(fmt, str) and fmt in _FORMATS:
         return _FORMATS[fmt]
-    value = _NAMED_STRINGS.get(name.lower(), f"example {name}")
+    key = name.lower()
+    place = _PLACE.get() if key in ("city", "location") else None
+    value = place or _NAMED_STRINGS.get(key, f"example {name}")
     min_length = schema.get("minLength")
     max_length = schema.get("maxLength")
     if isinstance(min_length, int) and len(value) < min_length:

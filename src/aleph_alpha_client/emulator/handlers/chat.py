@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import tokenizer
 from ..models import ModelInfo
-from ..schema import example_for_schema
+from ..schema import example_for_schema, place_in
 from .common import (
     _IMAGE_TOKENS,
     _MESSAGE_OVERHEAD_TOKENS,
@@ -181,7 +181,11 @@ def _chat(payload: dict[str, Any], ctx: _Context) -> Response:
     if call_tool:
         function = tools[tool_index]["function"]
         arguments = json.dumps(
-            example_for_schema(function.get("parameters") or {"type": "object"}, "arguments")
+            example_for_schema(
+                function.get("parameters") or {"type": "object"},
+                "arguments",
+                place=_place(messages),
+            )
         )
         thought = _thought(model, user_text, effort)
         calls = [
@@ -519,3 +523,13 @@ def _chat_tool_stream(
         events.append(_chunk(chat_id, created, model, None, usage=usage))
     events.append("[DONE]")
     return _stream_response(events)
+
+
+def _place(messages: list[_Message]) -> str | None:
+    """The place the latest user message that names one asks about (for tool arguments)."""
+    for message in reversed(messages):
+        if message.role == "user":
+            found = place_in(message.text)
+            if found:
+                return found
+    return None
