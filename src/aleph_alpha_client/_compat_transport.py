@@ -237,6 +237,17 @@ def _invalid_location(url: str, err: BaseException) -> APIResponseValidationErro
 # ------------------------------------------------------------------------------ requests
 
 
+def _official_method(session: Any, method: str) -> Any:
+    """``session.post`` / ``session.get`` as the official client calls them (a test that
+    patches ``requests.Session.post`` or ``aiohttp.ClientSession.post`` sees our calls too),
+    else ``session.request`` for the method."""
+    if method == "POST":
+        return session.post
+    if method == "GET":
+        return session.get
+    return functools.partial(session.request, method)
+
+
 def _as_official(request: HTTPRequest) -> tuple[dict[str, str], dict[str, Any]]:
     """Headers and body keyword as the official client passes them (``json=`` for a JSON
     body): recorders such as vcrpy store the request that way, so cassettes recorded with it
@@ -397,13 +408,7 @@ class RequestsTransport:
 
     def send(self, request: HTTPRequest, timeout: Timeout) -> _RequestsResponse:
         """Send one attempt; raise only our typed errors."""
-        # Through session.post / session.get as the official client sends, so a test that
-        # patches those (mock.patch("requests.Session.post")) sees our calls too.
-        session = self._session
-        by_method = {"POST": session.post, "GET": session.get}
-        send = by_method.get(request.method)
-        if send is None:
-            send = functools.partial(session.request, request.method)
+        send = _official_method(self._session, request.method)
         headers, payload = _as_official(request)
         started = time.monotonic()
         _kept.response = None
@@ -617,12 +622,7 @@ class AiohttpTransport:
             connect=timeout.connect,
             sock_read=_read_timeout(timeout, request.stream),
         )
-        # Through session.post / session.get as the official client sends, so a test that
-        # patches those (mock.patch("aiohttp.ClientSession.post")) sees our calls too.
-        by_method = {"POST": session.post, "GET": session.get}
-        send = by_method.get(request.method)
-        if send is None:
-            send = functools.partial(session.request, request.method)
+        send = _official_method(session, request.method)
         started = time.monotonic()
         try:
             # the head within Timeout.read (and total), a whole answer within total
