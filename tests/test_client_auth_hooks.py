@@ -308,6 +308,14 @@ def test_default_headers_and_extra_headers_are_sent(mode: str, emu: Emulator) ->
     assert second.headers["authorization"] == f"Bearer {SECRET}-1"
 
 
+@pytest.mark.parametrize("mode", TRANSPORT_MODES)
+def test_a_header_value_with_an_inner_tab_is_sent(mode: str, emu: Emulator) -> None:
+    # RFC 9110 field-value allows HTAB; the send path refused what default_headers accepted
+    client = make(mode, emu, f"{SECRET}-1", default_headers={"X-Tags": "a\tb"})
+    run(mode, client, lambda c: c.chat(chat_request(), MODEL))
+    assert emu.requests[0].headers["x-tags"] == "a\tb"
+
+
 @pytest.mark.parametrize(
     ("headers", "message"),
     [

@@ -57,7 +57,9 @@ _C_DATA = 1  # inside chunk data
 _C_CRLF = 2  # waiting for the CRLF after chunk data
 _C_TRAILER = 3  # reading trailer lines after the last chunk
 
-_BAD_HEADER_CHARS = ("\r", "\n", "\0")
+_VALUE_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")  # controls but HTAB (RFC 9110 field-value)
+_NAME_BREAK = re.compile("[\r\n\x00]")  # a header name must not end the line
+_TARGET_BAD = re.compile("[\x00-\x20\x7f]")  # no spaces or controls in a request target
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})(?:;[^\r\n]*)?\r\n")
 
@@ -75,7 +77,7 @@ class BodyTooLargeError(ProtocolError):
 
 
 def _check_header(name: str, value: str) -> None:
-    if any(ch < " " or ch == "\x7f" for ch in value) or any(ch in name for ch in _BAD_HEADER_CHARS):
+    if _VALUE_CONTROL.search(value) or _NAME_BREAK.search(name):
         raise InvalidArgumentError(
             f"header {name!r}: expected a name and value without control characters, got "
             "control characters (CR, LF, TAB, NUL, ...)"
@@ -99,7 +101,7 @@ def serialize_request(
     """
     if any(ch in method for ch in " \r\n\0") or not method:
         raise InvalidArgumentError(f"method: expected a valid HTTP method, got {method!r}")
-    if any(ch <= " " or ch == "\x7f" for ch in target):
+    if _TARGET_BAD.search(target):
         raise InvalidArgumentError(
             "url: expected a request target without spaces or control characters, got one with them"
         )
