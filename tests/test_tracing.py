@@ -313,6 +313,86 @@ def test_tracestate_of_a_remote_parent_reaches_the_server(
     assert received.headers["tracestate"] == "vendor=v1"
 
 
+class _TenantPropagator:
+    """An application's own propagator: one header of its own, no W3C headers."""
+
+    fields = frozenset({"x-tenant-trace"})
+
+    def inject(self, carrier: Any, context: Any = None, setter: Any = None) -> None:
+        span_context = trace.get_current_span(context).get_span_context()
+        carrier["x-tenant-trace"] = f"{span_context.trace_id:x}"
+
+    def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Any:
+        return context
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_applications_own_propagators_are_used(
+    mode: str, server: ScriptedServer, spans: InMemorySpanExporter
+) -> None:
+    from opentelemetry import propagate
+    from opentelemetry.propagators.composite import CompositePropagator
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    default = propagate.get_global_textmap()
+    server.add(Reply.json(CHAT_REPLY), Reply.json(CHAT_REPLY))
+    try:
+        propagate.set_global_textmap(_TenantPropagator())  # type: ignore[arg-type]
+        run_client(mode, server.url, lambda c: c.chat(chat_request(), model="m"))
+        # the default's parts in another order: baggage would be written first
+        propagate.set_global_textmap(
+            CompositePropagator([TraceContextTextMapPropagator(), _TenantPropagator()])  # type: ignore[list-item]
+        )
+        run_client(mode, server.url, lambda c: c.chat(chat_request(), model="m"))
+    finally:
+        propagate.set_global_textmap(default)
+    first, second = spans.get_finished_spans()
+    own, both = server.received
+    assert own.headers["x-tenant-trace"] == f"{first.context.trace_id:x}"
+    assert "traceparent" not in own.headers and "baggage" not in own.headers
+    assert both.headers["x-tenant-trace"] == f"{second.context.trace_id:x}"
+    assert both.headers["traceparent"] == traceparent_of(second)
+
+
+@pytest.mark.parametrize(
+    "flags, state, bag",
+    [
+        (1, [], None),
+        (0, [("vendor", "v1"), ("other", "x=y")], None),
+        (1, [("vendor", "v1")], {"tenant": "acme", "user": "a b;c"}),
+        (None, [], {"tenant": "acme"}),  # no span, baggage only
+        (None, [], None),  # nothing at all
+    ],
+)
+def test_trace_headers_are_what_opentelemetrys_propagators_write(
+    flags: int | None, state: list[tuple[str, str]], bag: dict[str, str] | None
+) -> None:
+    from opentelemetry import propagate
+
+    ctx = context.get_current()
+    if flags is not None:
+        remote = trace.SpanContext(
+            0x0AF7651916CD43DD8448EB211C80319C,
+            0x00AD6B7169203331,
+            is_remote=True,
+            trace_flags=trace.TraceFlags(flags),
+            trace_state=trace.TraceState(state),
+        )
+        ctx = trace.set_span_in_context(trace.NonRecordingSpan(remote), ctx)
+    for key, value in (bag or {}).items():
+        ctx = baggage.set_baggage(key, value, ctx)
+    expected: dict[str, str] = {}
+    propagate.inject(expected, ctx)
+    ours: dict[str, str] = {}
+    token = context.attach(ctx)
+    try:
+        _tracing.on_attempt(ours, 0)
+    finally:
+        context.detach(token)
+    assert ours == expected
+    assert bool(ours) == (flags is not None or bag is not None)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_batch_semantic_embed_makes_a_span_per_batch_in_the_callers_trace(
     mode: str, server: ScriptedServer, spans: InMemorySpanExporter

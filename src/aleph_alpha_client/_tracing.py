@@ -492,7 +492,44 @@ def on_attempt(headers: dict[str, str], attempt: int) -> None:
     observer = current.get(_KEY)
     if observer is not None:
         observer.attempt(attempt)
-    api[2].inject(headers, current)
+    textmap = api[2].get_global_textmap()
+    if textmap is not _textmap[0]:
+        _textmap[0], _textmap[1] = textmap, _w3c_baggage_of(textmap)
+    baggage_propagator = _textmap[1]
+    if baggage_propagator is None:
+        textmap.inject(headers, current)  # the application's own propagators
+        return
+    # OpenTelemetry's default propagators (W3C trace context, then baggage), written
+    # directly: the same headers for a fraction of the composite's cost.
+    span_context = api[0].get_current_span(current).get_span_context()
+    if span_context.is_valid:
+        headers["traceparent"] = (
+            f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-"
+            f"{span_context.trace_flags:02x}"
+        )
+        if span_context.trace_state:
+            headers["tracestate"] = span_context.trace_state.to_header()
+    baggage_propagator.inject(headers, current)
+
+
+_textmap: list[Any] = [None, None]  # [global propagator, its baggage part if the default]
+
+
+def _w3c_baggage_of(textmap: Any) -> Any:
+    """The baggage propagator of ``textmap`` if it is exactly OpenTelemetry's default
+    (``tracecontext,baggage``), else ``None`` (then ``textmap`` itself injects)."""
+    try:
+        from opentelemetry.baggage.propagation import W3CBaggagePropagator
+        from opentelemetry.propagators.composite import CompositePropagator
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+    except ImportError:  # pragma: no cover - all three ship with opentelemetry-api
+        return None
+    inner = getattr(textmap, "_propagators", None)
+    if type(textmap) is not CompositePropagator or not isinstance(inner, list):
+        return None
+    if [type(p) for p in inner] != [TraceContextTextMapPropagator, W3CBaggagePropagator]:
+        return None
+    return inner[1]
 
 
 # ---------------------------------------------------------------- content (opt-in only)
