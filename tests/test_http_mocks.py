@@ -330,6 +330,62 @@ def test_detection_ends_with_the_mock() -> None:
     assert patched_libraries() == []
 
 
+@pytest.mark.parametrize(
+    "target",
+    [
+        "aiohttp.client.ClientSession._request",  # async def: mock.patch makes an AsyncMock
+        "httpx._client.AsyncClient._send_single_request",
+        "httpx._client.Client._send_single_request",
+    ],
+)
+def test_a_bare_mock_of_a_library_method_ends_as_our_error(guard: _Guard, target: str) -> None:
+    # a bare mock answers with a mock, not a response: our typed error, never a TypeError
+    # (an AsyncMock also fakes a __code__, which the detection read as a function's)
+    from unittest import mock
+
+    async def main() -> None:
+        async with AsyncClient("SECRET-TOKEN", host=guard.url, **FAST) as ac:
+            await ac.complete(COMPLETION, model="m")
+
+    # (httpx itself trips over the mock's Location header first: its error, mapped to ours)
+    with mock.patch(target) as patched:
+        with pytest.raises(APIConnectionError, match=None if "httpx" in target else "HTTP status"):
+            if ".Client." in target:
+                with Client("SECRET-TOKEN", host=guard.url, **FAST) as c:
+                    c.complete(COMPLETION, model="m")
+            else:
+                asyncio.run(main())
+    assert patched.called
+    assert guard.connections == 0
+
+
+@pytest.mark.parametrize(
+    ("target", "sync", "async_"),
+    [
+        ("http.client.HTTPConnection", "requests", "requests"),
+        ("urllib3.connectionpool.HTTPConnectionPool.urlopen", "requests", "requests"),
+        # inherited by HTTPSConnectionPool, read there with getattr
+        ("urllib3.connectionpool.HTTPConnectionPool.ConnectionCls", "requests", "requests"),
+        ("requests.adapters.HTTPAdapter.send", "requests", "requests"),
+        ("requests.sessions.Session.get_adapter", "requests", "requests"),
+        ("requests.sessions.Session", "requests", "requests"),
+        ("aiohttp.client.ClientSession._request", "default", "aiohttp"),
+        ("httpx._transports.default.HTTPTransport.handle_request", "httpx", "httpx"),
+        ("httpx._client.AsyncClient._send_single_request", "httpx", "httpx"),
+        ("httpcore.AsyncConnectionPool.handle_async_request", "httpx", "httpx"),
+    ],
+)
+def test_every_patch_point_is_seen_after_a_cached_verdict(
+    target: str, sync: str, async_: str
+) -> None:
+    from unittest import mock
+
+    assert (sync_route(), async_route()) == ("default", "default")  # the verdict is cached
+    with mock.patch(target):
+        assert (sync_route(), async_route()) == (sync, async_)
+    assert (sync_route(), async_route()) == ("default", "default")
+
+
 # ---------------------------------------------------------------- pytest-recording
 
 

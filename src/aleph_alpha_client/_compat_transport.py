@@ -80,7 +80,19 @@ def _chain(err: BaseException) -> Iterator[BaseException]:
 
 
 def _lower(headers: Any) -> dict[str, str]:
+    if not hasattr(headers, "items"):  # a test's stand-in response
+        return {}
     return {str(k).lower(): str(v) for k, v in headers.items()}
+
+
+def _status_of(status: Any, url: str) -> int:
+    """The status of a library's response; a test's stand-in (a mock) without an integer
+    status is our connection error, not a ``TypeError`` from deep inside the client."""
+    if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 999:
+        return status
+    raise APIConnectionError(
+        f"the response to {url} has no HTTP status (got {type(status).__name__})", url=url
+    )
 
 
 def _read_timeout(timeout: Timeout, stream: bool) -> float | None:
@@ -279,15 +291,8 @@ class _RequestsResponse:
         self._deadline = _answer_deadline(request, timeout, started)
         self._stream_deadline = _after(timeout.stream) if request.stream else None
         self._body: bytes | None = None
-        status = response.status_code
-        if not isinstance(status, int):  # a test's stand-in response without a status
-            raise APIConnectionError(
-                f"the response to {url} has no integer status_code (got {type(status).__name__})",
-                url=url,
-            )
-        self.status: int = status
-        headers = response.headers
-        self.headers: dict[str, str] = _lower(headers) if hasattr(headers, "items") else {}
+        self.status: int = _status_of(response.status_code, url)
+        self.headers: dict[str, str] = _lower(response.headers)
 
     def _error(self, err: BaseException, streaming: bool) -> AlephAlphaError:
         return _requests_error(err, self._url, streaming=streaming)
@@ -538,7 +543,7 @@ class _AiohttpResponse:
         self._max_body = request.max_body
         self._body = body
         self._stream_deadline = _after(timeout.stream) if request.stream else None
-        self.status: int = response.status
+        self.status: int = _status_of(response.status, self._url)
         self.headers: dict[str, str] = _lower(response.headers)
 
     async def read(self) -> bytes:
@@ -643,7 +648,8 @@ class AiohttpTransport:
         if request.stream:
             return _AiohttpResponse(response, request, timeout, None)
         deadline = _answer_deadline(request, timeout, started)
-        bounds = _Body(request.url, response.status, request.max_body, deadline, timeout)
+        status = _status_of(response.status, request.url)
+        bounds = _Body(request.url, status, request.max_body, deadline, timeout)
         try:
             content = await _within(_aiohttp_body(response, bounds), _left(deadline))
         except AlephAlphaError:
@@ -712,7 +718,7 @@ class _HttpxResponse:
         self._deadline = _answer_deadline(request, timeout, started)
         self._stream_deadline = _after(timeout.stream) if request.stream else None
         self._body: bytes | None = None
-        self.status: int = response.status_code
+        self.status: int = _status_of(response.status_code, self._url)
         self.headers: dict[str, str] = _lower(response.headers)
 
     def read(self) -> bytes:
@@ -809,7 +815,7 @@ class _AsyncHttpxResponse:
         self._max_body = request.max_body
         self._body = body
         self._stream_deadline = _after(timeout.stream) if request.stream else None
-        self.status: int = response.status_code
+        self.status: int = _status_of(response.status_code, self._url)
         self.headers: dict[str, str] = _lower(response.headers)
 
     async def read(self) -> bytes:
@@ -882,7 +888,8 @@ class AsyncHttpxTransport:
         if request.stream:
             return _AsyncHttpxResponse(response, request, timeout, None)
         deadline = _answer_deadline(request, timeout, started)
-        bounds = _Body(request.url, response.status_code, request.max_body, deadline, timeout)
+        status = _status_of(response.status_code, request.url)
+        bounds = _Body(request.url, status, request.max_body, deadline, timeout)
         try:
             body = await _within(_httpx_body(response, bounds), _left(deadline))
         except AlephAlphaError:  # ours already

@@ -53,10 +53,10 @@ def _not_from(value: Any, package: str) -> bool:
         value = value.__func__
     if isinstance(value, type):
         return not (value.__module__ or "").startswith(package)
-    code = getattr(value, "__code__", None)
-    if code is None:  # a Mock, a partial, a callable object: not the library's function
-        return True
-    filename = code.co_filename.replace("\\", "/")
+    filename = getattr(getattr(value, "__code__", None), "co_filename", None)
+    if not isinstance(filename, str):  # a Mock (an AsyncMock fakes a __code__), a partial,
+        return True  # a callable object: not the library's function
+    filename = filename.replace("\\", "/")
     return f"/{package}/" not in filename and not filename.endswith(f"/{package}.py")
 
 
@@ -143,9 +143,7 @@ def _sync_libraries_patched() -> bool:
     return _http_client_patched() or _urllib3_patched() or _requests_patched()
 
 
-def sync_route() -> Route:
-    """Where ``Client`` must send now: through requests (it sees http.client, urllib3 and
-    requests mocks), through httpx (respx and vcrpy's httpx patch), or our own transport."""
+def _sync_route() -> Route:
     if _sync_libraries_patched():
         return "requests"
     if _httpx_patched():
@@ -153,9 +151,7 @@ def sync_route() -> Route:
     return "default"
 
 
-def async_route() -> Route:
-    """Where ``AsyncClient`` must send now: aiohttp, httpx, requests (in a worker thread, when
-    only a sync library is mocked) or our own transport."""
+def _async_route() -> Route:
     if _aiohttp_patched():
         return "aiohttp"
     if _httpx_patched():
@@ -163,3 +159,85 @@ def async_route() -> Route:
     if _sync_libraries_patched():
         return "requests"
     return "default"
+
+
+# The fast path. Every value the checks above read lives in a module's or a class's own
+# namespace; ``_watch`` lists those (namespace, name) pairs for the modules imported now.
+# While the modules and the values are the same objects, so are both routes: the check
+# before a request is then two short list compares.
+
+#: module -> {its attribute the checks read: what they read of it, if it is a class};
+#: a name read with getattr (inherited) is marked "^", the rest are the class's own.
+_WATCHED: dict[str, dict[str, tuple[str, ...]]] = {
+    "http.client": {"HTTPConnection": (), "HTTPSConnection": ()},
+    "urllib3.connectionpool": {
+        "HTTPConnectionPool": ("urlopen", "^ConnectionCls"),
+        "HTTPSConnectionPool": ("^ConnectionCls",),
+    },
+    "requests.adapters": {"HTTPAdapter": ("send",)},
+    "requests.sessions": {"Session": ("send", "get_adapter", "request", "post", "get")},
+    "aiohttp.client": {"ClientSession": ("_request", "request", "post", "get")},
+    "httpx._transports.default": {
+        "HTTPTransport": ("handle_request",),
+        "AsyncHTTPTransport": ("handle_async_request",),
+    },
+    "httpx._client": {
+        "Client": ("_send_single_request",),
+        "AsyncClient": ("_send_single_request",),
+    },
+    "httpcore": {
+        "ConnectionPool": ("handle_request",),
+        "AsyncConnectionPool": ("handle_async_request",),
+    },
+}
+_MODULES = tuple(_WATCHED)
+#: (modules, watched (namespace, name) pairs, their values, (sync route, async route)),
+#: replaced as a whole (threads read one consistent tuple)
+_state: tuple[Any, ...] = (None, (), None, ("default", "default"))
+
+
+def _watch(modules: tuple[Any, ...]) -> list[tuple[Any, str]]:
+    pairs: list[tuple[Any, str]] = []
+    for module, attributes in zip(modules, _WATCHED.values()):
+        if module is None:
+            continue
+        namespace = vars(module)
+        for name, members in attributes.items():
+            pairs.append((namespace, name))
+            owner = namespace.get(name)
+            if not isinstance(owner, type):
+                continue  # replaced by something else: the module's value tells a change
+            for member in members:
+                if member.startswith("^"):  # every class on its lookup path
+                    pairs.extend((cls.__dict__, member[1:]) for cls in owner.__mro__[:-1])
+                else:
+                    pairs.append((owner.__dict__, member))
+    return pairs
+
+
+def _routes() -> tuple[Route, Route]:
+    global _state
+    state = _state
+    get = sys.modules.get
+    modules = tuple([get(name) for name in _MODULES])
+    if modules == state[0]:
+        if [space.get(name, _MISSING) for space, name in state[1]] == state[2]:
+            routes: tuple[Route, Route] = state[3]
+            return routes
+    watch = _watch(modules)
+    values = [space.get(name, _MISSING) for space, name in watch]
+    routes = (_sync_route(), _async_route())
+    _state = (modules, watch, values, routes)
+    return routes
+
+
+def sync_route() -> Route:
+    """Where ``Client`` must send now: through requests (it sees http.client, urllib3 and
+    requests mocks), through httpx (respx and vcrpy's httpx patch), or our own transport."""
+    return _routes()[0]
+
+
+def async_route() -> Route:
+    """Where ``AsyncClient`` must send now: aiohttp, httpx, requests (in a worker thread, when
+    only a sync library is mocked) or our own transport."""
+    return _routes()[1]
