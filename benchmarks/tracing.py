@@ -139,13 +139,17 @@ def by_hand():
     span.set_attributes(end)
     context.detach(token)
     span.end()
+def bare():
+    tracer.start_span("chat m").end()
 def ours():
     observer = _tracing.start("chat/completions", "m", request, "http://127.0.0.1:8000/")
     _tracing.on_attempt({}, 0)
     observer.done(answer)
-out = {"SDK span by hand": [], "ours": []}
+work = (("the SDK's bare span (no attributes, not made current)", bare),
+    ("SDK span by hand (our attributes, made current, traceparent)", by_hand), ("ours", ours))
+out = {name: [] for name, _ in work}
 for _ in range(7):
-    for name, f in (("SDK span by hand", by_hand), ("ours", ours)):
+    for name, f in work:
         cpu = time.process_time()
         for _ in range(3000):
             f()
@@ -155,12 +159,28 @@ print(json.dumps({k: statistics.median(v) for k, v in out.items()}))
 """
 
 
+NO_SDK = r"""
+import json, timeit
+import opentelemetry.trace
+from aleph_alpha_client import ChatRequest, Message, Role, _tracing
+request = ChatRequest(messages=[Message(role=Role.User, content="Hello")], model="m")
+def hooks():
+    _tracing.start("chat/completions", "m", request, "http://127.0.0.1:8000/")
+    _tracing.on_attempt({}, 0)
+print(json.dumps({"ours, no SDK configured": min(timeit.repeat(hooks, number=20000, repeat=7)) / 20000}))
+"""
+
+
 def floor() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", FLOOR], capture_output=True, text=True, check=True, timeout=300
+    values: dict[str, float] = {}
+    for script in (FLOOR, NO_SDK):
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=300
+        )
+        values.update(json.loads(done.stdout.strip().splitlines()[-1]))
+    print(
+        "\nspan work alone (no HTTP), CPU µs per call, median (min without an SDK) of 7 rounds:\n"
     )
-    values = json.loads(done.stdout.strip().splitlines()[-1])
-    print("\nspan work alone (no HTTP), CPU µs per call, median of 7 rounds:\n")
     print("| span made by | µs |")
     print("|---|---|")
     for name, value in values.items():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -777,6 +778,37 @@ def test_without_an_sdk_no_span_and_no_cost() -> None:
         "assert headers == {}, headers\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_providers_set_after_the_first_call_are_used() -> None:
+    # without a provider the client skips the API's getters; one set later must be seen
+    code = (
+        "from opentelemetry import metrics, trace\n"
+        "from opentelemetry.sdk.metrics import MeterProvider\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from aleph_alpha_client import _tracing\n"
+        "assert _tracing.start('chat/completions', 'm', None, 'http://h/') is None\n"
+        "metrics.set_meter_provider(MeterProvider())\n"
+        "observer = _tracing.start('chat/completions', 'm', None, 'http://h/')\n"
+        "assert observer is not None and observer._span is None, 'a meter, no tracer'\n"
+        "observer.done(None)\n"
+        "trace.set_tracer_provider(TracerProvider())\n"
+        "observer = _tracing.start('chat/completions', 'm', None, 'http://h/')\n"
+        "assert observer is not None and observer._span.is_recording()\n"
+        "observer.done(None)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_a_tracer_provider_named_by_the_environment_is_used() -> None:
+    code = (
+        "from aleph_alpha_client import _tracing\n"
+        "observer = _tracing.start('chat/completions', 'm', None, 'http://h/')\n"
+        "assert observer is not None and observer._span.is_recording()\n"
+        "observer.done(None)\n"
+    )
+    env = {**os.environ, "OTEL_PYTHON_TRACER_PROVIDER": "sdk_tracer_provider"}
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, env=env)
 
 
 def test_without_opentelemetry_nothing_is_imported() -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -117,7 +118,36 @@ def _api() -> Any:
             _KEY = context.create_key("aleph_alpha_client.call")
             _SUPPRESS = getattr(context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
             _otel = (trace, context, propagate, metrics)
+            _unset[0] = _unset_check(trace, "_TRACER_PROVIDER", "OTEL_PYTHON_TRACER_PROVIDER")
+            internal = sys.modules.get("opentelemetry.metrics._internal")
+            _unset[1] = _unset_check(internal, "_METER_PROVIDER", "OTEL_PYTHON_METER_PROVIDER")
     return _otel
+
+
+#: Per kind (tracer, meter): the module whose global holds the provider set by the
+#: application, while that global is still unset (else None: ask the API every call).
+_unset: list[Any] = [None, None]
+
+
+def _unset_check(module: Any, name: str, variable: str) -> Any:
+    """``(module, name)`` if reading ``module.name`` tells "no provider set" as well as the
+    API's getter does; that getter also looks up ``variable`` in the environment on every
+    call (1 µs; half of what a call costs without an SDK), so this is used only when the
+    variable is not set. ``None``: always ask the API."""
+    if module is None or getattr(module, name, 0) is not None or variable in os.environ:
+        return None
+    return (module, name)
+
+
+def _provider_unset(kind: int) -> bool:
+    """True if the application has set no provider of ``kind`` (0 tracer, 1 meter) yet."""
+    check = _unset[kind]
+    if check is None:
+        return False
+    if getattr(check[0], check[1], 0) is None:
+        return True
+    _unset[kind] = None  # set now, and the API allows it once: never unset again
+    return False
 
 
 def set_capture_content(enabled: bool | None) -> None:
@@ -137,6 +167,8 @@ def capture_content_enabled() -> bool:
 
 
 def _tracer(trace: Any) -> Any:
+    if _provider_unset(0):
+        return None
     provider = trace.get_tracer_provider()
     cache = _tracer_cache
     if provider is not cache[0]:
@@ -175,7 +207,7 @@ def _histogram(meter: Any, name: str, unit: str, description: str, buckets: list
 
 
 def _instruments(metrics: Any) -> _Instruments | None:
-    if metrics is None:
+    if metrics is None or _provider_unset(1):
         return None
     provider = metrics.get_meter_provider()
     cache = _meter_cache
