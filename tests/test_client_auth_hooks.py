@@ -308,12 +308,11 @@ def test_default_headers_and_extra_headers_are_sent(mode: str, emu: Emulator) ->
     assert second.headers["authorization"] == f"Bearer {SECRET}-1"
 
 
-@pytest.mark.parametrize("mode", TRANSPORT_MODES)
-def test_a_header_value_with_an_inner_tab_is_sent(mode: str, emu: Emulator) -> None:
-    # RFC 9110 field-value allows HTAB; the send path refused what default_headers accepted
-    client = make(mode, emu, f"{SECRET}-1", default_headers={"X-Tags": "a\tb"})
+@pytest.mark.parametrize("mode", MODES)
+def test_whitespace_around_a_header_value_is_dropped(mode: str, emu: Emulator) -> None:
+    client = make(mode, emu, f"{SECRET}-1", default_headers={"X-Tags": "\t a b \t"})
     run(mode, client, lambda c: c.chat(chat_request(), MODEL))
-    assert emu.requests[0].headers["x-tags"] == "a\tb"
+    assert emu.requests[0].headers["x-tags"] == "a b"
 
 
 @pytest.mark.parametrize(
@@ -321,6 +320,8 @@ def test_a_header_value_with_an_inner_tab_is_sent(mode: str, emu: Emulator) -> N
     [
         ({"X-A": "ok\r\nX-Injected: 1"}, "control characters"),
         ({"X-A": "nul\x00"}, "control characters"),
+        # a TAB inside too (the send path refuses it: said here, naming the argument)
+        ({"X-A": "a\tb"}, "control characters"),
         ({"Bad Name": "v"}, "expected valid header names"),
         ({"X-A:": "v"}, "expected valid header names"),
         ({"Authorization": "Bearer other"}, "token="),

@@ -227,17 +227,18 @@ def check_headers(headers: Any, argument: str) -> tuple[tuple[str, str], ...]:
             raise InvalidArgumentTypeError(
                 f"{argument}[{name!r}]: expected a str value, got {type(value).__name__}"
             )
-        if any((ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F for ch in value):
+        value = value.strip(" \t")  # surrounding whitespace is not part of a field value
+        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
             raise InvalidArgumentError(
                 f"{argument}[{name!r}]: expected a value without control characters, got one "
-                "with control characters (CR, LF, NUL, ...)"
+                "with control characters (CR, LF, TAB, NUL, ...)"
             )
         if any(ord(ch) > 0xFF for ch in value):
             raise InvalidArgumentError(
                 f"{argument}[{name!r}]: expected Latin-1 text (HTTP/1.1 headers), got a value "
                 "with characters beyond U+00FF"
             )
-        pairs.append((name, value.strip(" \t")))
+        pairs.append((name, value))
     return tuple(pairs)
 
 

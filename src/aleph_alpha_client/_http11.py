@@ -57,7 +57,7 @@ _C_DATA = 1  # inside chunk data
 _C_CRLF = 2  # waiting for the CRLF after chunk data
 _C_TRAILER = 3  # reading trailer lines after the last chunk
 
-_VALUE_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")  # controls but HTAB (RFC 9110 field-value)
+_VALUE_CONTROL = re.compile("[\x00-\x1f\x7f]")  # no control characters (TAB too) in a value
 _NAME_BREAK = re.compile("[\r\n\x00]")  # a header name must not end the line
 _TARGET_BAD = re.compile("[\x00-\x20\x7f]")  # no spaces or controls in a request target
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
