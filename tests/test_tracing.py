@@ -26,6 +26,7 @@ from tests.conftest import TOKEN, run_client
 from tests.scripted_server import Reply, ScriptedServer
 
 from aleph_alpha_client import (
+    AsyncClient,
     BatchSemanticEmbeddingRequest,
     ChatRequest,
     ChatResponse,
@@ -895,3 +896,195 @@ def test_a_sampled_out_call_still_propagates_its_context(
     headers = [r.headers["traceparent"] for r in server.received]
     assert len(headers) == 2 and all(h.startswith(f"00-{0xABC:032x}-") for h in headers)
     assert all(h.endswith("-00") for h in headers)
+
+
+# ---------------------------------------------------------------- found by a walk through the docs
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_failed_call_and_a_broken_stream_carry_the_request_id(
+    mode: str, server: ScriptedServer, spans: InMemorySpanExporter
+) -> None:
+    server.add(Reply.json({"error": "bad"}, status=400, headers={"x-request-id": "req-400"}))
+    server.add(stream_reply(chat_events(3)[:3], done=False))  # x-request-id req-7, cut short
+
+    def calls(c: Any) -> Any:
+        def read(stream: Any) -> Any:
+            if mode == "sync":
+                return list(stream)
+
+            async def run() -> Any:
+                return [item async for item in stream]
+
+            return run()
+
+        async def both() -> None:
+            with pytest.raises(Exception, match="400"):
+                await c.chat(chat_request(), model="m")
+            with pytest.raises(IncompleteStreamError):
+                await read(stream_of(c))
+
+        if mode == "async":
+            return both()
+        with pytest.raises(Exception, match="400"):
+            c.chat(chat_request(), model="m")
+        with pytest.raises(IncompleteStreamError):
+            read(stream_of(c))
+        return None
+
+    run_client(mode, server.url, calls)
+    failed, broken = spans.get_finished_spans()
+    assert attrs_of(failed)["aleph_alpha.request_id"] == "req-400"
+    assert attrs_of(broken)["aleph_alpha.request_id"] == "req-7"
+    assert attrs_of(broken)["error.type"] == "IncompleteStreamError"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_stream_read_later_belongs_to_the_span_it_was_made_in(
+    mode: str, server: ScriptedServer, spans: InMemorySpanExporter
+) -> None:
+    server.add(stream_reply(chat_events(2)))
+    tracer = trace.get_tracer("test")
+
+    def calls(c: Any) -> Any:
+        with tracer.start_as_current_span("handler"):
+            stream = stream_of(c)  # read after the handler's span ended, as a framework does
+        if mode == "sync":
+            return list(stream)
+
+        async def run() -> Any:
+            return [item async for item in stream]
+
+        return run()
+
+    run_client(mode, server.url, calls)
+    handler = next(s for s in spans.get_finished_spans() if s.name == "handler")
+    chat = next(s for s in spans.get_finished_spans() if s.name == "chat m")
+    assert chat.parent is not None and chat.parent.span_id == handler.context.span_id
+    assert server.received[0].headers["traceparent"] == traceparent_of(chat)
+
+
+def test_a_cancelled_stream_reader_closes_the_span_without_an_error(
+    server: ScriptedServer, spans: InMemorySpanExporter
+) -> None:
+    import asyncio
+
+    server.add(stream_reply(chat_events(3), pieces=5, pause=5.0))
+    got: list[Any] = []
+
+    async def main() -> None:
+        async with AsyncClient(TOKEN, host=server.url, total_retries=0) as c:
+            stream = stream_of(c)
+
+            async def read() -> None:
+                async for item in stream:
+                    got.append(item)
+
+            task = asyncio.ensure_future(read())
+            while not got:
+                await asyncio.sleep(0.01)
+            task.cancel()  # an ASGI server does this when the browser goes away
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    asyncio.run(main())
+    span = only_span(spans)
+    attrs = attrs_of(span)
+    assert attrs["aleph_alpha.stream.closed_early"] is True
+    assert "error.type" not in attrs
+    assert span.status.status_code == trace.StatusCode.UNSET
+    assert attrs["aleph_alpha.request_id"] == "req-7"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_api_call_has_a_span_with_its_server_and_model(
+    mode: str, spans: InMemorySpanExporter
+) -> None:
+    from aleph_alpha_client.emulator import Emulator
+    from aleph_alpha_client.translation import TranslationRequest
+
+    model = "llama-3.1-8b-instruct"
+
+    def calls(c: Any) -> Any:
+        steps = [
+            lambda: c.get_version(),
+            lambda: c.models(),
+            lambda: c.model_settings(),
+            lambda: c.translate(
+                TranslationRequest(model="pharia-1-mt", source="Hallo", target_language="en")
+            ),
+            lambda: c.transcribe(b"RIFF....WAVEfmt ", model="whisper"),
+        ]
+        if mode == "sync":
+            for step in steps:
+                try:
+                    step()
+                except Exception:  # the span is what counts here, not the answer
+                    pass
+            return None
+
+        async def run() -> None:
+            for step in steps:
+                try:
+                    await step()
+                except Exception:
+                    pass
+
+        return run()
+
+    with Emulator() as emu:
+        run_client(mode, emu.url, calls)
+        port = int(emu.url.rsplit(":", 1)[1].strip("/"))
+    by_name = {s.name: attrs_of(s) for s in spans.get_finished_spans()}
+    assert set(by_name) == {
+        "version",
+        "models_available",
+        "model-settings",
+        "translate pharia-1-mt",
+        "transcribe whisper",
+    }, set(by_name)
+    for attrs in by_name.values():
+        assert attrs["server.address"] == "127.0.0.1" and attrs["server.port"] == port
+    assert by_name["translate pharia-1-mt"]["gen_ai.request.model"] == "pharia-1-mt"
+    del model
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_suppressed_instrumentation_sends_no_trace_headers(
+    mode: str, server: ScriptedServer, spans: InMemorySpanExporter
+) -> None:
+    key = getattr(context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
+    if key is None:
+        pytest.skip("this opentelemetry-api has no suppress-instrumentation key")
+    server.add(Reply.json(CHAT_REPLY))
+    tracer = trace.get_tracer("test")
+    with tracer.start_as_current_span("outer"):
+        token = context.attach(context.set_value(key, True))
+        try:
+            run_client(mode, server.url, lambda c: c.chat(chat_request(), model="m"))
+        finally:
+            context.detach(token)
+    assert "traceparent" not in server.received[0].headers
+    assert [s.name for s in spans.get_finished_spans()] == ["outer"]
+
+
+def test_max_completion_tokens_is_the_max_tokens_attribute(
+    server: ScriptedServer, spans: InMemorySpanExporter
+) -> None:
+    server.add(Reply.json(CHAT_REPLY))
+    run_client("sync", server.url, lambda c: c.chat(chat_request(max_completion_tokens=7), "m"))
+    assert attrs_of(only_span(spans))["gen_ai.request.max_tokens"] == 7
+
+
+def test_captured_tool_calls_have_no_empty_text_part(
+    server: ScriptedServer, spans: InMemorySpanExporter
+) -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    reply = json.loads(json.dumps(CHAT_REPLY))
+    reply["choices"][0]["message"] = {"role": "assistant", "content": "", "tool_calls": [call]}
+    reply["choices"][0]["finish_reason"] = "tool_calls"
+    server.add(Reply.json(reply))
+    _tracing.set_capture_content(True)
+    run_client("sync", server.url, lambda c: c.chat(chat_request(), model="m"))
+    (message,) = json.loads(attrs_of(only_span(spans))["gen_ai.output.messages"])
+    assert [part["type"] for part in message["parts"]] == ["tool_call"]

@@ -91,6 +91,7 @@ _TRANSPORT_LOCK = threading.Lock()
 
 R = TypeVar("R")
 ItemT = TypeVar("ItemT")
+T = TypeVar("T")
 ChatStreamItem = (
     ChatStreamChunk | ReasoningChunk | ToolCall | FinishReason | ChoiceFinishReason | Usage
 )
@@ -262,9 +263,16 @@ class AsyncClient(BaseClient):
         self, path: str, model: str | None, request: Any, http: HTTPRequest, parse: Any
     ) -> Any:
         """Send ``http`` and parse its JSON answer, in the span of one API call."""
+        return await self._observed(path, model, request, self._fetch_json(http, parse))
+
+    async def _observed(self, path: str, model: str | None, request: Any, fetch: Awaitable[T]) -> T:
+        """``await fetch`` in the span of one API call to ``path`` (the model of a request
+        that carries it, like a translation, named too)."""
+        if model is None:
+            model = getattr(request, "model", None)
         observer = _tracing.start(path, model, request, self._config.host)
         try:
-            result = await self._fetch_json(http, parse)
+            result = await fetch
         except BaseException as error:
             self._note_capabilities(error, model)
             if observer is not None:
@@ -374,7 +382,8 @@ class AsyncClient(BaseClient):
 
     async def get_version(self) -> str:
         """The API's version string (GET ``version``)."""
-        return await self._fetch_text(self._get_version_request())
+        http = self._get_version_request()
+        return await self._observed("version", None, None, self._fetch_text(http))
 
     async def validate_version(self) -> None:
         """Raise RuntimeError unless the API version is supported."""
@@ -382,7 +391,10 @@ class AsyncClient(BaseClient):
 
     async def models(self) -> list[Mapping[str, Any]]:
         """The models the API serves (GET ``models_available``)."""
-        result: list[Mapping[str, Any]] = await self._fetch_json(self._models_request(), as_list)
+        http = self._models_request()
+        result: list[Mapping[str, Any]] = await self._observed(
+            "models_available", None, None, self._fetch_json(http, as_list)
+        )
         return result
 
     async def model_settings(self) -> list[ModelSettings]:
@@ -392,17 +404,9 @@ class AsyncClient(BaseClient):
         says what that model can do.
         """
         http = self._model_settings_request()
-        observer = _tracing.start("model-settings", None, None)
-        try:
-            settings: list[ModelSettings] = await self._fetch_json(
-                http, ModelSettings.list_from_json
-            )
-        except BaseException as error:
-            if observer is not None:
-                observer.fail(error)
-            raise
-        if observer is not None:
-            observer.done(settings)
+        settings: list[ModelSettings] = await self._observed(
+            "model-settings", None, None, self._fetch_json(http, ModelSettings.list_from_json)
+        )
         return self._remember_settings(settings)
 
     async def transcribe(
@@ -415,23 +419,16 @@ class AsyncClient(BaseClient):
         the language.
         """
         http = self._transcribe_request(audio, model, language)
-        observer = _tracing.start("transcribe", model, None)
-        try:
-            result: TranscriptionResponse = await self._fetch_json(
-                http, TranscriptionResponse.from_json
-            )
-        except BaseException as error:
-            self._note_capabilities(error, model)
-            if observer is not None:
-                observer.fail(error)
-            raise
-        if observer is not None:
-            observer.done(result)
+        result: TranscriptionResponse = await self._observed(
+            "transcribe", model, None, self._fetch_json(http, TranscriptionResponse.from_json)
+        )
         return result
 
     async def tokenizer(self, model: str) -> Any:
         """The model's tokenizer as a ``tokenizers.Tokenizer`` (extra ``tokenizers``)."""
-        return make_tokenizer(await self._fetch_text(self._tokenizer_request(model)))
+        http = self._tokenizer_request(model)
+        text = await self._observed("tokenizer", model, None, self._fetch_text(http))
+        return make_tokenizer(text)
 
     async def chat(self, request: ChatRequest, model: str) -> ChatResponse:
         """Send a chat request; the answer with usage, id and model."""

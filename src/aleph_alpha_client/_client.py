@@ -92,6 +92,7 @@ _TRANSPORT_LOCK = threading.Lock()
 
 R = TypeVar("R")
 ItemT = TypeVar("ItemT")
+T = TypeVar("T")
 ChatStreamItem = (
     ChatStreamChunk | ReasoningChunk | ToolCall | FinishReason | ChoiceFinishReason | Usage
 )
@@ -267,9 +268,16 @@ class Client(BaseClient):
         self, path: str, model: str | None, request: Any, http: HTTPRequest, parse: Any
     ) -> Any:
         """Send ``http`` and parse its JSON answer, in the span of one API call."""
+        return self._observed(path, model, request, lambda: self._fetch_json(http, parse))
+
+    def _observed(self, path: str, model: str | None, request: Any, fetch: Callable[[], T]) -> T:
+        """``fetch()`` in the span of one API call to ``path`` (the model of a request that
+        carries it, like a translation, named too)."""
+        if model is None:
+            model = getattr(request, "model", None)
         observer = _tracing.start(path, model, request, self._config.host)
         try:
-            result = self._fetch_json(http, parse)
+            result = fetch()
         except BaseException as error:
             self._note_capabilities(error, model)
             if observer is not None:
@@ -371,7 +379,8 @@ class Client(BaseClient):
 
     def get_version(self) -> str:
         """The API's version string (GET ``version``)."""
-        return self._fetch_text(self._get_version_request())
+        http = self._get_version_request()
+        return self._observed("version", None, None, lambda: self._fetch_text(http))
 
     def validate_version(self) -> None:
         """Raise RuntimeError unless the API version is supported."""
@@ -379,7 +388,10 @@ class Client(BaseClient):
 
     def models(self) -> list[Mapping[str, Any]]:
         """The models the API serves (GET ``models_available``)."""
-        result: list[Mapping[str, Any]] = self._fetch_json(self._models_request(), as_list)
+        http = self._models_request()
+        result: list[Mapping[str, Any]] = self._observed(
+            "models_available", None, None, lambda: self._fetch_json(http, as_list)
+        )
         return result
 
     def model_settings(self) -> list[ModelSettings]:
@@ -389,15 +401,12 @@ class Client(BaseClient):
         says what that model can do.
         """
         http = self._model_settings_request()
-        observer = _tracing.start("model-settings", None, None)
-        try:
-            settings: list[ModelSettings] = self._fetch_json(http, ModelSettings.list_from_json)
-        except BaseException as error:
-            if observer is not None:
-                observer.fail(error)
-            raise
-        if observer is not None:
-            observer.done(settings)
+        settings: list[ModelSettings] = self._observed(
+            "model-settings",
+            None,
+            None,
+            lambda: self._fetch_json(http, ModelSettings.list_from_json),
+        )
         return self._remember_settings(settings)
 
     def transcribe(
@@ -410,21 +419,20 @@ class Client(BaseClient):
         the language.
         """
         http = self._transcribe_request(audio, model, language)
-        observer = _tracing.start("transcribe", model, None)
-        try:
-            result: TranscriptionResponse = self._fetch_json(http, TranscriptionResponse.from_json)
-        except BaseException as error:
-            self._note_capabilities(error, model)
-            if observer is not None:
-                observer.fail(error)
-            raise
-        if observer is not None:
-            observer.done(result)
+        result: TranscriptionResponse = self._observed(
+            "transcribe",
+            model,
+            None,
+            lambda: self._fetch_json(http, TranscriptionResponse.from_json),
+        )
         return result
 
     def tokenizer(self, model: str) -> Any:
         """The model's tokenizer as a ``tokenizers.Tokenizer`` (extra ``tokenizers``)."""
-        return make_tokenizer(self._fetch_text(self._tokenizer_request(model)))
+        http = self._tokenizer_request(model)
+        return make_tokenizer(
+            self._observed("tokenizer", model, None, lambda: self._fetch_text(http))
+        )
 
     def chat(self, request: ChatRequest, model: str) -> ChatResponse:
         """Send a chat request; the answer with usage, id and model."""

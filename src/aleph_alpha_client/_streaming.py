@@ -13,6 +13,7 @@ retried without the caller seeing anything twice.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping
 from typing import Any, Generic, Protocol, TypeVar, Union
 
@@ -764,7 +765,7 @@ class Stream(_StreamInfo[ItemT, FinalT]):
         except BaseException as err:
             observer.exit(token)
             self._observer = None
-            observer.fail(err, self._holder.partial())
+            observer.fail(err, self._holder.partial(), self.request_id)
             raise
         observer.exit(token)
         observer.first_item()
@@ -796,7 +797,7 @@ class Stream(_StreamInfo[ItemT, FinalT]):
                 observer = self._observer
                 if observer is not None:
                     self._observer = None
-                    observer.closed(self._holder.partial())
+                    observer.closed(self._holder.partial(), self.request_id)
 
     def __del__(self) -> None:
         try:
@@ -878,7 +879,10 @@ class AsyncStream(_StreamInfo[ItemT, FinalT]):
         except BaseException as err:
             observer.exit(token)
             self._observer = None
-            observer.fail(err, self._holder.partial())
+            if isinstance(err, asyncio.CancelledError):  # the reader stopped: not the call's error
+                observer.closed(self._holder.partial(), self.request_id)
+            else:
+                observer.fail(err, self._holder.partial(), self.request_id)
             raise
         observer.exit(token)
         observer.first_item()
@@ -910,7 +914,7 @@ class AsyncStream(_StreamInfo[ItemT, FinalT]):
                 observer = self._observer
                 if observer is not None:
                     self._observer = None
-                    observer.closed(self._holder.partial())
+                    observer.closed(self._holder.partial(), self.request_id)
 
     async def close(self) -> None:
         """Same as :meth:`aclose`."""
@@ -927,7 +931,7 @@ class AsyncStream(_StreamInfo[ItemT, FinalT]):
         if observer is not None:
             self._observer = None
             try:
-                observer.closed(self._holder.partial())
+                observer.closed(self._holder.partial(), self.request_id)
             except Exception:
                 pass
 

@@ -50,6 +50,7 @@ _OPERATIONS = {
 _REQUEST_PARAMS = {
     "maximum_tokens": "gen_ai.request.max_tokens",
     "max_tokens": "gen_ai.request.max_tokens",
+    "max_completion_tokens": "gen_ai.request.max_tokens",
     "temperature": "gen_ai.request.temperature",
     "top_p": "gen_ai.request.top_p",
     "top_k": "gen_ai.request.top_k",
@@ -249,6 +250,7 @@ class CallObserver:
         "_instruments",
         "_late",
         "_name",
+        "_parent",
         "_recording",
         "_request",
         "_span",
@@ -271,6 +273,7 @@ class CallObserver:
         self._first_attempt_ns = 0
         self._capture = False
         self._late: dict[str, Any] = {}  # attributes set at the end, in one call
+        self._parent: Any = None  # a stream's: the context it was made in
         self._recording = False  # a span that records (not sampled out)
         self._start = 0.0
         self._first: float | None = None
@@ -289,8 +292,9 @@ class CallObserver:
                 if text is not None:
                     attrs = {**attrs, "gen_ai.input.messages": text}
             self._span = self._tracer.start_span(
-                self._name, kind=trace.SpanKind.CLIENT, attributes=attrs
+                self._name, context=self._parent, kind=trace.SpanKind.CLIENT, attributes=attrs
             )
+            self._parent = None
             self._recording = self._span.is_recording()
         self._request = None
 
@@ -351,14 +355,17 @@ class CallObserver:
         self._record(result, request_id)
         self._end(None)
 
-    def fail(self, error: BaseException, partial: Any = None) -> None:
-        """The call raised ``error`` (``partial``: what a broken stream had accumulated)."""
+    def fail(
+        self, error: BaseException, partial: Any = None, request_id: str | None = None
+    ) -> None:
+        """The call raised ``error`` (``partial``: what a broken stream had accumulated;
+        ``request_id``: the answer's, when its head had come)."""
         if self._ended:
             return
         if partial is None:
             partial = getattr(error, "partial", None)
-        if partial is not None:
-            self._record(partial, None)
+        request_id = request_id or getattr(error, "request_id", None)
+        self._record(partial, request_id)
         name = type(error).__name__
         span = self._span
         if span is not None and self._recording:
@@ -367,18 +374,21 @@ class CallObserver:
             span.set_status(trace.Status(trace.StatusCode.ERROR, name))
         self._end(name)
 
-    def closed(self, partial: Any = None) -> None:
-        """A stream was closed (or dropped) before its end."""
+    def closed(self, partial: Any = None, request_id: str | None = None) -> None:
+        """A stream was closed, dropped or cancelled before its end."""
         if self._ended or self._start == 0.0:
             self._ended = True
             return
-        if partial is not None:
-            self._record(partial, None)
+        self._record(partial, request_id)
         self._late["aleph_alpha.stream.closed_early"] = True
         self._end(None)
 
     def _record(self, result: Any, request_id: str | None) -> None:
         if not self._recording and self._instruments is None:
+            return
+        if result is None:  # a call that failed before an answer: only its request id
+            if self._recording and isinstance(request_id, str):
+                self._late["aleph_alpha.request_id"] = request_id
             return
         response_id = getattr(result, "id", None)
         model = getattr(result, "model_version", None) or getattr(result, "model", None)
@@ -509,6 +519,9 @@ def start_stream(
     observer: CallObserver | None = _observer(path, model, request, host)
     if observer is not None:
         observer._attrs["aleph_alpha.stream"] = True
+        # the span begins at the first read, but belongs where the stream was made (a
+        # framework may read it later, in another task or thread)
+        observer._parent = _otel[1].get_current()
     return observer
 
 
@@ -521,6 +534,8 @@ def on_attempt(headers: dict[str, str], attempt: int) -> None:
     current = context.get_current()
     if not current:  # nothing to propagate, no call observed
         return
+    if _SUPPRESS is not None and current.get(_SUPPRESS):
+        return  # instrumentation suppressed: no span, and no trace headers either
     observer = current.get(_KEY)
     if observer is not None:
         observer.attempt(attempt)
@@ -571,11 +586,12 @@ def _parts(content: Any) -> list[dict[str, Any]]:
     if content is None:
         return []
     if isinstance(content, str):
-        return [{"type": "text", "content": content}]
+        return [{"type": "text", "content": content}] if content else []
     parts: list[dict[str, Any]] = []
     for item in content:
         if isinstance(item, str):
-            parts.append({"type": "text", "content": item})
+            if item:
+                parts.append({"type": "text", "content": item})
         else:  # an image: its kind only, never its bytes
             parts.append({"type": "blob", "modality": "image"})
     return parts
