@@ -1088,3 +1088,47 @@ def test_captured_tool_calls_have_no_empty_text_part(
     run_client("sync", server.url, lambda c: c.chat(chat_request(), model="m"))
     (message,) = json.loads(attrs_of(only_span(spans))["gen_ai.output.messages"])
     assert [part["type"] for part in message["parts"]] == ["tool_call"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_api_error_after_an_answer_head_names_its_request_id(
+    mode: str, server: ScriptedServer
+) -> None:
+    from aleph_alpha_client import APIConnectionError, APIResponseValidationError
+
+    server.add(stream_reply(chat_events(3)[:3], done=False))  # x-request-id req-7, cut short
+    server.add(
+        Reply(200, {"Content-Type": "application/json", "x-request-id": "req-j"}, [b"{not json"])
+    )
+    errors: list[Any] = []
+
+    def calls(c: Any) -> Any:
+        async def run() -> None:
+            try:
+                async for _ in stream_of(c):
+                    pass
+            except IncompleteStreamError as err:
+                errors.append(err)
+            try:
+                await c.chat(chat_request(), model="m")
+            except APIResponseValidationError as err:
+                errors.append(err)
+
+        if mode == "async":
+            return run()
+        try:
+            list(stream_of(c))
+        except IncompleteStreamError as err:
+            errors.append(err)
+        try:
+            c.chat(chat_request(), model="m")
+        except APIResponseValidationError as err:
+            errors.append(err)
+        return None
+
+    run_client(mode, server.url, calls)
+    broken, not_json = errors
+    assert broken.request_id == "req-7" and str(broken).endswith(" request_id=req-7")
+    assert not_json.request_id == "req-j" and "request_id=req-j" in str(not_json)
+    refused = APIConnectionError("connection refused")  # no answer: no id, no AttributeError
+    assert refused.request_id is None and str(refused) == "connection refused"

@@ -22,6 +22,7 @@ from ._config import (
 )
 from ._exceptions import (
     APIConnectionError,
+    APIError,
     APIStatusError,
     IncompleteStreamError,
     StreamEventError,
@@ -32,7 +33,7 @@ from ._hooks import (
     run_response_hooks_async,
 )
 from ._mocks import async_route
-from ._raw import AsyncWithRawResponse, finish
+from ._raw import AsyncWithRawResponse, finish, tag_error
 from ._request import HTTPRequest
 from ._streaming import (
     AsyncStream,
@@ -284,13 +285,21 @@ class AsyncClient(BaseClient):
 
     async def _fetch_json(self, http: HTTPRequest, parse: Any) -> Any:
         response, attempt = await self._send(http)
-        body = await response.read()
-        data = parse_json(response.status, response.headers, body)
-        return finish(parse_model(parse, data, response.status, body), response, attempt)
+        try:
+            body = await response.read()
+            data = parse_json(response.status, response.headers, body)
+            return finish(parse_model(parse, data, response.status, body), response, attempt)
+        except APIError as error:
+            tag_error(error, response.headers)
+            raise
 
     async def _fetch_text(self, http: HTTPRequest) -> str:
         response, attempt = await self._send(http)
-        return finish(parse_text(response.status, await response.read()), response, attempt)
+        try:
+            return finish(parse_text(response.status, await response.read()), response, attempt)
+        except APIError as error:
+            tag_error(error, response.headers)
+            raise
 
     def _stream(
         self, endpoint: ep.StreamingEndpoint[R, ItemT], request: Any, model: str
@@ -333,7 +342,11 @@ class AsyncClient(BaseClient):
                         raise batch.error
                     return
                 except (StreamEventError, IncompleteStreamError) as err:
+                    tag_error(err, response.headers)
                     step = driver.stream_failed(err, state.started)
+                except APIError as err:
+                    tag_error(err, response.headers)
+                    raise
                 finally:
                     response.close()
                 if isinstance(step, Raise):

@@ -23,6 +23,7 @@ from ._config import (
 )
 from ._exceptions import (
     APIConnectionError,
+    APIError,
     APIStatusError,
     IncompleteStreamError,
     StreamEventError,
@@ -33,7 +34,7 @@ from ._hooks import (
     run_response_hooks_sync,
 )
 from ._mocks import sync_route
-from ._raw import WithRawResponse, finish
+from ._raw import WithRawResponse, finish, tag_error
 from ._request import HTTPRequest
 from ._streaming import (
     Stream,
@@ -289,13 +290,21 @@ class Client(BaseClient):
 
     def _fetch_json(self, http: HTTPRequest, parse: Any) -> Any:
         response, attempt = self._send(http)
-        body = response.read()
-        data = parse_json(response.status, response.headers, body)
-        return finish(parse_model(parse, data, response.status, body), response, attempt)
+        try:
+            body = response.read()
+            data = parse_json(response.status, response.headers, body)
+            return finish(parse_model(parse, data, response.status, body), response, attempt)
+        except APIError as error:
+            tag_error(error, response.headers)
+            raise
 
     def _fetch_text(self, http: HTTPRequest) -> str:
         response, attempt = self._send(http)
-        return finish(parse_text(response.status, response.read()), response, attempt)
+        try:
+            return finish(parse_text(response.status, response.read()), response, attempt)
+        except APIError as error:
+            tag_error(error, response.headers)
+            raise
 
     def _stream(
         self, endpoint: ep.StreamingEndpoint[R, ItemT], request: Any, model: str
@@ -338,7 +347,11 @@ class Client(BaseClient):
                         raise batch.error
                     return
                 except (StreamEventError, IncompleteStreamError) as err:
+                    tag_error(err, response.headers)
                     step = driver.stream_failed(err, state.started)
+                except APIError as err:
+                    tag_error(err, response.headers)
+                    raise
                 finally:
                     response.close()
                 if isinstance(step, Raise):

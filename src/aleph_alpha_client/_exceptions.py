@@ -112,7 +112,22 @@ class MissingDependencyError(AlephAlphaError, ImportError):
 
 
 class APIError(AlephAlphaError):
-    """An error while talking to the API."""
+    """An error while talking to the API.
+
+    ``request_id`` is the server's id of the answer the error is about (a stream that broke,
+    a body that was not JSON, a status error), or None when no answer head had come.
+    """
+
+    _request_id: str | None = None
+
+    @property
+    def request_id(self) -> str | None:
+        """The request id the server sent with the answer this error is about, if any."""
+        return self._request_id
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{text} request_id={self._request_id}" if self._request_id else text
 
 
 class APIStatusError(APIError):

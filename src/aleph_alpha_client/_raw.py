@@ -13,6 +13,8 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
+from ._exceptions import APIError
+
 __all__ = ["AsyncWithRawResponse", "RawResponse", "WithRawResponse", "request_id_of"]
 
 T = TypeVar("T")
@@ -28,6 +30,13 @@ def request_id_of(headers: Mapping[str, str]) -> str | None:
         if value:
             return value
     return None
+
+
+def tag_error(error: BaseException, headers: Mapping[str, str]) -> None:
+    """Name the answer's request id on ``error`` (an :class:`APIError` raised after the
+    answer's head came: a broken stream, a body that is not JSON, a read timeout)."""
+    if isinstance(error, APIError) and error._request_id is None:
+        error._request_id = request_id_of(headers)
 
 
 def set_request_id(result: Any, headers: Mapping[str, str]) -> None:
