@@ -812,6 +812,30 @@ def test_a_tracer_provider_named_by_the_environment_is_used() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60, env=env)
 
 
+def test_a_patched_getter_or_a_provider_variable_set_later_is_honoured() -> None:
+    # what tests do: patch the API's getter, or monkeypatch the environment, after the client
+    # was used once without a provider
+    code = (
+        "import os\n"
+        "from unittest import mock\n"
+        "from opentelemetry import trace\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from aleph_alpha_client import _tracing\n"
+        "assert _tracing.start('chat/completions', 'm', None, 'http://h/') is None\n"
+        "with mock.patch('opentelemetry.trace.get_tracer_provider', "
+        "return_value=TracerProvider()):\n"
+        "    observer = _tracing.start('chat/completions', 'm', None, 'http://h/')\n"
+        "    assert observer is not None and observer._span.is_recording(), 'patched getter'\n"
+        "    observer.done(None)\n"
+        "assert _tracing.start('chat/completions', 'm', None, 'http://h/') is None\n"
+        "os.environ['OTEL_PYTHON_TRACER_PROVIDER'] = 'sdk_tracer_provider'\n"
+        "observer = _tracing.start('chat/completions', 'm', None, 'http://h/')\n"
+        "assert observer is not None and observer._span.is_recording(), 'variable'\n"
+        "observer.done(None)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
 def test_without_opentelemetry_nothing_is_imported() -> None:
     code = (
         "import sys\n"

@@ -119,25 +119,39 @@ def _api() -> Any:
             _KEY = context.create_key("aleph_alpha_client.call")
             _SUPPRESS = getattr(context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
             _otel = (trace, context, propagate, metrics)
-            _unset[0] = _unset_check(trace, "_TRACER_PROVIDER", "OTEL_PYTHON_TRACER_PROVIDER")
-            internal = sys.modules.get("opentelemetry.metrics._internal")
-            _unset[1] = _unset_check(internal, "_METER_PROVIDER", "OTEL_PYTHON_METER_PROVIDER")
+            _unset[0] = _unset_check(
+                trace,
+                "_TRACER_PROVIDER",
+                trace,
+                "get_tracer_provider",
+                "OTEL_PYTHON_TRACER_PROVIDER",
+            )
+            _unset[1] = _unset_check(
+                sys.modules.get("opentelemetry.metrics._internal"),
+                "_METER_PROVIDER",
+                metrics,
+                "get_meter_provider",
+                "OTEL_PYTHON_METER_PROVIDER",
+            )
     return _otel
 
 
-#: Per kind (tracer, meter): the module whose global holds the provider set by the
-#: application, while that global is still unset (else None: ask the API every call).
+#: Per kind (tracer, meter): how to tell cheaply that the application has set no provider of
+#: that kind yet (see :func:`_unset_check`), or None: ask the API's getter every call.
 _unset: list[Any] = [None, None]
 
 
-def _unset_check(module: Any, name: str, variable: str) -> Any:
-    """``(module, name)`` if reading ``module.name`` tells "no provider set" as well as the
-    API's getter does; that getter also looks up ``variable`` in the environment on every
-    call (1 µs; half of what a call costs without an SDK), so this is used only when the
-    variable is not set. ``None``: always ask the API."""
-    if module is None or getattr(module, name, 0) is not None or variable in os.environ:
+def _unset_check(module: Any, name: str, getters: Any, getter: str, variable: str) -> Any:
+    """The API's getter (``getters.getter()``) costs 1 µs when no provider is set (it looks up
+    ``variable`` in the environment), half of what a call costs without an SDK. While its
+    global ``module.name`` is None, the getter is the API's own (not patched by a test) and
+    ``variable`` is not in the environment, the answer is the same: no provider."""
+    environ = getattr(os.environ, "_data", None)
+    encode = getattr(os.environ, "encodekey", None)
+    original = getattr(getters, getter, None)
+    if module is None or not isinstance(environ, dict) or encode is None or original is None:
         return None
-    return (module, name)
+    return (module, name, getters, getter, original, environ, encode(variable))
 
 
 def _provider_unset(kind: int) -> bool:
@@ -145,10 +159,11 @@ def _provider_unset(kind: int) -> bool:
     check = _unset[kind]
     if check is None:
         return False
-    if getattr(check[0], check[1], 0) is None:
-        return True
-    _unset[kind] = None  # set now, and the API allows it once: never unset again
-    return False
+    module, name, getters, getter, original, environ, key = check
+    if getattr(module, name, 0) is not None:
+        _unset[kind] = None  # set, and the API allows that once: ask the getter from now on
+        return False
+    return getattr(getters, getter, None) is original and key not in environ
 
 
 def set_capture_content(enabled: bool | None) -> None:
@@ -539,44 +554,7 @@ def on_attempt(headers: dict[str, str], attempt: int) -> None:
     observer = current.get(_KEY)
     if observer is not None:
         observer.attempt(attempt)
-    textmap = api[2].get_global_textmap()
-    if textmap is not _textmap[0]:
-        _textmap[0], _textmap[1] = textmap, _w3c_baggage_of(textmap)
-    baggage_propagator = _textmap[1]
-    if baggage_propagator is None:
-        textmap.inject(headers, current)  # the application's own propagators
-        return
-    # OpenTelemetry's default propagators (W3C trace context, then baggage), written
-    # directly: the same headers for a fraction of the composite's cost.
-    span_context = api[0].get_current_span(current).get_span_context()
-    if span_context.is_valid:
-        headers["traceparent"] = (
-            f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-"
-            f"{span_context.trace_flags:02x}"
-        )
-        if span_context.trace_state:
-            headers["tracestate"] = span_context.trace_state.to_header()
-    baggage_propagator.inject(headers, current)
-
-
-_textmap: list[Any] = [None, None]  # [global propagator, its baggage part if the default]
-
-
-def _w3c_baggage_of(textmap: Any) -> Any:
-    """The baggage propagator of ``textmap`` if it is exactly OpenTelemetry's default
-    (``tracecontext,baggage``), else ``None`` (then ``textmap`` itself injects)."""
-    try:
-        from opentelemetry.baggage.propagation import W3CBaggagePropagator
-        from opentelemetry.propagators.composite import CompositePropagator
-        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-    except ImportError:  # pragma: no cover - all three ship with opentelemetry-api
-        return None
-    inner = getattr(textmap, "_propagators", None)
-    if type(textmap) is not CompositePropagator or not isinstance(inner, list):
-        return None
-    if [type(p) for p in inner] != [TraceContextTextMapPropagator, W3CBaggagePropagator]:
-        return None
-    return inner[1]
+    api[2].inject(headers, current)
 
 
 # ---------------------------------------------------------------- content (opt-in only)
