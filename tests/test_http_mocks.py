@@ -364,13 +364,17 @@ def test_a_bare_mock_of_a_library_method_ends_as_our_error(guard: _Guard, target
     ("target", "sync", "async_"),
     [
         ("http.client.HTTPConnection", "requests", "requests"),
+        ("http.client.HTTPSConnection", "requests", "requests"),
         ("urllib3.connectionpool.HTTPConnectionPool.urlopen", "requests", "requests"),
-        # inherited by HTTPSConnectionPool, read there with getattr
         ("urllib3.connectionpool.HTTPConnectionPool.ConnectionCls", "requests", "requests"),
+        ("urllib3.connectionpool.HTTPSConnectionPool.ConnectionCls", "requests", "requests"),
         ("requests.adapters.HTTPAdapter.send", "requests", "requests"),
         ("requests.sessions.Session.get_adapter", "requests", "requests"),
+        ("requests.sessions.Session.request", "requests", "requests"),
+        ("requests.sessions.Session.post", "requests", "requests"),
         ("requests.sessions.Session", "requests", "requests"),
         ("aiohttp.client.ClientSession._request", "default", "aiohttp"),
+        ("aiohttp.client.ClientSession.post", "default", "aiohttp"),
         ("httpx._transports.default.HTTPTransport.handle_request", "httpx", "httpx"),
         ("httpx._client.AsyncClient._send_single_request", "httpx", "httpx"),
         ("httpcore.AsyncConnectionPool.handle_async_request", "httpx", "httpx"),
@@ -385,6 +389,65 @@ def test_every_patch_point_is_seen_after_a_cached_verdict(
     with mock.patch(target):
         assert (sync_route(), async_route()) == (sync, async_)
     assert (sync_route(), async_route()) == ("default", "default")
+
+
+def test_an_inherited_connection_class_patched_on_a_base_is_seen() -> None:
+    # getattr reads ConnectionCls along the MRO: a pool class that does not define it itself
+    # sees a patch on the base that does
+    from unittest import mock
+
+    import urllib3.connectionpool as pool
+
+    class Base(pool.HTTPSConnectionPool):
+        ConnectionCls = pool.HTTPSConnectionPool.ConnectionCls
+
+    class Pool(Base):
+        pass
+
+    for cls in (Base, Pool):  # as if urllib3 defined them
+        cls.__module__ = "urllib3.connectionpool"
+    with mock.patch.object(pool, "HTTPSConnectionPool", Pool):
+        assert sync_route() == "default"
+        with mock.patch.object(Base, "ConnectionCls"):
+            assert sync_route() == "requests"
+        assert sync_route() == "default"
+
+
+def test_a_verdict_is_never_about_other_values_than_it_caches() -> None:
+    # Another thread unpatches and patches again (the same stub, as vcrpy does) while the
+    # verdict is worked out: the verdict must be about the values it keeps, else "default"
+    # would stay cached under an active patch and requests would leave.
+    from unittest import mock
+
+    import httpx  # noqa: F401  (its check comes after requests')
+    import requests.adapters
+
+    from aleph_alpha_client import _mocks
+
+    stub = mock.MagicMock()
+    real = requests.adapters.HTTPAdapter.send
+    steps: list[str] = []
+    judge = _mocks._not_from
+
+    def racing(value: Any, package: str) -> bool:
+        if not steps:  # the other thread unpatches ...
+            steps.append("unpatched")
+            requests.adapters.HTTPAdapter.send = real  # type: ignore[method-assign]
+        elif package.startswith("http") and package != "http" and len(steps) == 1:
+            steps.append("patched again")  # ... and patches again
+            requests.adapters.HTTPAdapter.send = stub  # type: ignore[method-assign]
+        return judge(value, package)
+
+    assert sync_route() == "default"
+    try:
+        requests.adapters.HTTPAdapter.send = stub  # type: ignore[method-assign]
+        with mock.patch.object(_mocks, "_not_from", racing):
+            first = sync_route()
+        assert (first, sync_route()) == ("requests", "requests")
+        assert steps == ["unpatched", "patched again"]  # the race did happen
+    finally:
+        requests.adapters.HTTPAdapter.send = real  # type: ignore[method-assign]
+    assert sync_route() == "default"
 
 
 # ---------------------------------------------------------------- pytest-recording

@@ -24,28 +24,6 @@ Route = Literal["default", "requests", "aiohttp", "httpx"]
 
 _MISSING = object()
 
-#: The last verdict per library, with the attribute values it was about: while they are the
-#: same objects the verdict stands, so the check before every request is one tuple compare.
-_VERDICTS: dict[str, tuple[tuple[Any, ...], bool]] = {}
-
-
-def _own(owner: Any, *names: str) -> tuple[Any, ...]:
-    """The attributes ``names`` as ``owner`` itself defines them (a class: its own dict)."""
-    if isinstance(owner, type):
-        found = owner.__dict__
-        return tuple([found.get(name, _MISSING) for name in names])
-    return tuple([getattr(owner, name, _MISSING) for name in names])
-
-
-def _verdict(library: str, package: str, values: tuple[Any, ...]) -> bool:
-    """True if any of ``values`` is not what ``package`` defined (cached while unchanged)."""
-    seen = _VERDICTS.get(library)
-    if seen is not None and seen[0] == values:
-        return seen[1]
-    verdict = any(value is _MISSING or _not_from(value, package) for value in values)
-    _VERDICTS[library] = (values, verdict)
-    return verdict
-
 
 def _not_from(value: Any, package: str) -> bool:
     """True if ``value`` (a function or class) does not come from ``package``."""
@@ -60,184 +38,154 @@ def _not_from(value: Any, package: str) -> bool:
     return f"/{package}/" not in filename and not filename.endswith(f"/{package}.py")
 
 
-def _http_client_patched() -> bool:
-    import http.client as hc
-
-    return _verdict("http.client", "http", _own(hc, "HTTPConnection", "HTTPSConnection"))
-
-
-def _urllib3_patched() -> bool:
-    pool = sys.modules.get("urllib3.connectionpool")
-    if pool is None:
-        return False
-    http_pool = getattr(pool, "HTTPConnectionPool", None)
-    https_pool = getattr(pool, "HTTPSConnectionPool", None)
-    if http_pool is None or https_pool is None:
-        return True
-    values = (
-        *_own(http_pool, "urlopen"),
-        getattr(http_pool, "ConnectionCls", _MISSING),
-        getattr(https_pool, "ConnectionCls", _MISSING),
-    )
-    return _verdict("urllib3", "urllib3", values)
-
-
-def _requests_patched() -> bool:
-    adapters = sys.modules.get("requests.adapters")
-    sessions = sys.modules.get("requests.sessions")
-    if adapters is None or sessions is None:
-        return False
-    values = (
-        *_own(adapters.HTTPAdapter, "send"),
+#: What mocks patch, per module: (library, the package its code lives in, {attribute of the
+#: module: what is read of it if it is a class}). A member marked "^" is read as getattr does
+#: (along the class's MRO); the others from the class's own namespace.
+_WATCHED: dict[str, tuple[str, str, dict[str, tuple[str, ...]]]] = {
+    "http.client": ("http.client", "http", {"HTTPConnection": (), "HTTPSConnection": ()}),
+    "urllib3.connectionpool": (
+        "urllib3",
+        "urllib3",
+        {
+            "HTTPConnectionPool": ("urlopen", "^ConnectionCls"),
+            "HTTPSConnectionPool": ("^ConnectionCls",),
+        },
+    ),
+    "requests.adapters": ("requests", "requests", {"HTTPAdapter": ("send",)}),
+    "requests.sessions": (
+        "requests",
+        "requests",
         # post and get: what the official client calls (tests patch them)
-        *_own(sessions.Session, "send", "get_adapter", "request", "post", "get"),
-    )
-    return _verdict("requests", "requests", values)
-
-
-def _aiohttp_patched() -> bool:
-    client = sys.modules.get("aiohttp.client")
-    if client is None:
-        return False
+        {"Session": ("send", "get_adapter", "request", "post", "get")},
+    ),
     # post and get: what the official async client calls
-    values = _own(client.ClientSession, "_request", "request", "post", "get")
-    return _verdict("aiohttp", "aiohttp", values)
+    "aiohttp.client": (
+        "aiohttp",
+        "aiohttp",
+        {"ClientSession": ("_request", "request", "post", "get")},
+    ),
+    "httpx._transports.default": (
+        "httpx",
+        "httpx",
+        {
+            "HTTPTransport": ("handle_request",),
+            "AsyncHTTPTransport": ("handle_async_request",),
+        },
+    ),
+    "httpx._client": (
+        "httpx",
+        "httpx",
+        {"Client": ("_send_single_request",), "AsyncClient": ("_send_single_request",)},
+    ),
+    "httpcore": (
+        "httpx",  # respx and vcrpy patch httpx through httpcore: the httpx route sees them
+        "httpcore",
+        {
+            "ConnectionPool": ("handle_request",),
+            "AsyncConnectionPool": ("handle_async_request",),
+        },
+    ),
+}
+_MODULES = tuple(_WATCHED)
+_LIBRARIES = ("http.client", "urllib3", "requests", "aiohttp", "httpx")
+_SYNC_LIBRARIES = frozenset({"http.client", "urllib3", "requests"})
 
 
-def _httpx_patched() -> bool:
-    transports = sys.modules.get("httpx._transports.default")
-    client = sys.modules.get("httpx._client")
-    if transports is None or client is None:
-        return False
-    values = (
-        *_own(transports.HTTPTransport, "handle_request"),
-        *_own(transports.AsyncHTTPTransport, "handle_async_request"),
-        *_own(client.Client, "_send_single_request"),
-        *_own(client.AsyncClient, "_send_single_request"),
-    )
-    if _verdict("httpx", "httpx", values):
-        return True
-    pool = sys.modules.get("httpcore")
-    if pool is None:
-        return False
-    values = (
-        *_own(pool.ConnectionPool, "handle_request"),
-        *_own(pool.AsyncConnectionPool, "handle_async_request"),
-    )
-    return _verdict("httpcore", "httpcore", values)
+class _Snapshot:
+    """The watched values at one moment and what they mean.
+
+    ``pairs`` are (namespace, name) places; ``values`` what they held when read (a class's
+    own namespace is watched through the class object read in the same pass, so the two
+    always belong together). ``patched`` and the routes are worked out from ``values``
+    alone: a snapshot never pairs values with a verdict about other values.
+    """
+
+    __slots__ = ("async_route", "modules", "pairs", "patched", "sync_route", "values")
+
+    def __init__(self, modules: tuple[Any, ...]) -> None:
+        self.modules = modules
+        pairs: list[tuple[Any, str]] = []
+        values: list[Any] = []
+        # (library, package, indices into values: the first one set is the value read)
+        probes: list[tuple[str, str, tuple[int, ...]]] = []
+        for module, (library, package, attributes) in zip(modules, _WATCHED.values()):
+            if module is None:
+                continue
+            namespace = vars(module)
+            for name, members in attributes.items():
+                owner = namespace.get(name, _MISSING)
+                probes.append((library, package, (len(values),)))
+                pairs.append((namespace, name))
+                values.append(owner)
+                if not isinstance(owner, type):
+                    continue  # gone or replaced: its own probe says patched
+                for member in members:
+                    found: list[int] = []
+                    name = member.lstrip("^")
+                    # getattr's lookup path, up to the class that defines the member
+                    for cls in owner.__mro__[:-1] if member.startswith("^") else (owner,):
+                        found.append(len(values))
+                        pairs.append((cls.__dict__, name))
+                        values.append(cls.__dict__.get(name, _MISSING))
+                        if values[-1] is not _MISSING:
+                            break
+                    probes.append((library, package, tuple(found)))
+        self.pairs = pairs
+        self.values = values
+        patched: set[str] = set()
+        for library, package, indices in probes:
+            if library in patched:
+                continue
+            value = next((values[i] for i in indices if values[i] is not _MISSING), _MISSING)
+            if value is _MISSING or _not_from(value, package):
+                patched.add(library)
+        self.patched = [library for library in _LIBRARIES if library in patched]
+        sync_patched = not _SYNC_LIBRARIES.isdisjoint(patched)
+        sync: Route = "requests" if sync_patched else "httpx" if "httpx" in patched else "default"
+        self.sync_route: Route = sync
+        if "aiohttp" in patched:
+            self.async_route: Route = "aiohttp"
+        elif "httpx" in patched:
+            self.async_route = "httpx"
+        else:
+            self.async_route = "requests" if sync_patched else "default"
+
+    def holds(self, modules: tuple[Any, ...]) -> bool:
+        """Whether nothing watched has changed since this snapshot."""
+        if modules != self.modules:
+            return False
+        try:  # (subscripts: half the time of .get on class namespaces)
+            return [space[name] for space, name in self.pairs] == self.values
+        except KeyError:  # some watched name is not set (a member a class inherits)
+            return [space.get(name, _MISSING) for space, name in self.pairs] == self.values
+
+
+_snapshot: _Snapshot | None = None
+
+
+def _current() -> _Snapshot:
+    """The snapshot of now: the last one while nothing changed (two list compares)."""
+    global _snapshot
+    get = sys.modules.get
+    modules = tuple([get(name) for name in _MODULES])
+    snapshot = _snapshot
+    if snapshot is None or not snapshot.holds(modules):
+        snapshot = _snapshot = _Snapshot(modules)
+    return snapshot
 
 
 def patched_libraries() -> list[str]:
     """The HTTP libraries that something (a mock, vcrpy) has patched, e.g. ``["requests"]``."""
-    checks = (
-        ("http.client", _http_client_patched),
-        ("urllib3", _urllib3_patched),
-        ("requests", _requests_patched),
-        ("aiohttp", _aiohttp_patched),
-        ("httpx", _httpx_patched),
-    )
-    return [name for name, check in checks if check()]
-
-
-def _sync_libraries_patched() -> bool:
-    return _http_client_patched() or _urllib3_patched() or _requests_patched()
-
-
-def _sync_route() -> Route:
-    if _sync_libraries_patched():
-        return "requests"
-    if _httpx_patched():
-        return "httpx"
-    return "default"
-
-
-def _async_route() -> Route:
-    if _aiohttp_patched():
-        return "aiohttp"
-    if _httpx_patched():
-        return "httpx"
-    if _sync_libraries_patched():
-        return "requests"
-    return "default"
-
-
-# The fast path. Every value the checks above read lives in a module's or a class's own
-# namespace; ``_watch`` lists those (namespace, name) pairs for the modules imported now.
-# While the modules and the values are the same objects, so are both routes: the check
-# before a request is then two short list compares.
-
-#: module -> {its attribute the checks read: what they read of it, if it is a class};
-#: a name read with getattr (inherited) is marked "^", the rest are the class's own.
-_WATCHED: dict[str, dict[str, tuple[str, ...]]] = {
-    "http.client": {"HTTPConnection": (), "HTTPSConnection": ()},
-    "urllib3.connectionpool": {
-        "HTTPConnectionPool": ("urlopen", "^ConnectionCls"),
-        "HTTPSConnectionPool": ("^ConnectionCls",),
-    },
-    "requests.adapters": {"HTTPAdapter": ("send",)},
-    "requests.sessions": {"Session": ("send", "get_adapter", "request", "post", "get")},
-    "aiohttp.client": {"ClientSession": ("_request", "request", "post", "get")},
-    "httpx._transports.default": {
-        "HTTPTransport": ("handle_request",),
-        "AsyncHTTPTransport": ("handle_async_request",),
-    },
-    "httpx._client": {
-        "Client": ("_send_single_request",),
-        "AsyncClient": ("_send_single_request",),
-    },
-    "httpcore": {
-        "ConnectionPool": ("handle_request",),
-        "AsyncConnectionPool": ("handle_async_request",),
-    },
-}
-_MODULES = tuple(_WATCHED)
-#: (modules, watched (namespace, name) pairs, their values, (sync route, async route)),
-#: replaced as a whole (threads read one consistent tuple)
-_state: tuple[Any, ...] = (None, (), None, ("default", "default"))
-
-
-def _watch(modules: tuple[Any, ...]) -> list[tuple[Any, str]]:
-    pairs: list[tuple[Any, str]] = []
-    for module, attributes in zip(modules, _WATCHED.values()):
-        if module is None:
-            continue
-        namespace = vars(module)
-        for name, members in attributes.items():
-            pairs.append((namespace, name))
-            owner = namespace.get(name)
-            if not isinstance(owner, type):
-                continue  # replaced by something else: the module's value tells a change
-            for member in members:
-                if member.startswith("^"):  # every class on its lookup path
-                    pairs.extend((cls.__dict__, member[1:]) for cls in owner.__mro__[:-1])
-                else:
-                    pairs.append((owner.__dict__, member))
-    return pairs
-
-
-def _routes() -> tuple[Route, Route]:
-    global _state
-    state = _state
-    get = sys.modules.get
-    modules = tuple([get(name) for name in _MODULES])
-    if modules == state[0]:
-        if [space.get(name, _MISSING) for space, name in state[1]] == state[2]:
-            routes: tuple[Route, Route] = state[3]
-            return routes
-    watch = _watch(modules)
-    values = [space.get(name, _MISSING) for space, name in watch]
-    routes = (_sync_route(), _async_route())
-    _state = (modules, watch, values, routes)
-    return routes
+    return list(_current().patched)
 
 
 def sync_route() -> Route:
     """Where ``Client`` must send now: through requests (it sees http.client, urllib3 and
     requests mocks), through httpx (respx and vcrpy's httpx patch), or our own transport."""
-    return _routes()[0]
+    return _current().sync_route
 
 
 def async_route() -> Route:
     """Where ``AsyncClient`` must send now: aiohttp, httpx, requests (in a worker thread, when
     only a sync library is mocked) or our own transport."""
-    return _routes()[1]
+    return _current().async_route
