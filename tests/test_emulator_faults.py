@@ -52,6 +52,18 @@ def test_script_status_reset_then_normal(aleph_alpha_emulator: Emulator, api: Ht
     assert len(aleph_alpha_emulator.requests) == 5
 
 
+def test_scripts_queue_up_and_clear_script_drops_what_is_left(
+    aleph_alpha_emulator: Emulator, api: Http
+) -> None:
+    aleph_alpha_emulator.script([Fault.status(503, retry_after=0), Fault.status(503)])
+    aleph_alpha_emulator.script([Fault.status(429, retry_after=0)])  # after the first script
+    assert api.post("/chat/completions", chat_body("x")).status == 503
+    assert aleph_alpha_emulator.faults.pending == 2
+    aleph_alpha_emulator.clear_script()
+    assert aleph_alpha_emulator.faults.pending == 0
+    assert api.post("/chat/completions", chat_body("x")).status == 200
+
+
 def test_status_fault_with_custom_code_and_message(
     aleph_alpha_emulator: Emulator, api: Http
 ) -> None:

@@ -20,6 +20,7 @@ NAME = "aleph_alpha_client"
 CORE = {
     "_request",
     "_exceptions",
+    "_headers",
     "_json",
     "_partial_json",
     "_sse",

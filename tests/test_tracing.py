@@ -1156,3 +1156,49 @@ def test_every_api_error_after_an_answer_head_names_its_request_id(
     assert not_json.request_id == "req-j" and "request_id=req-j" in str(not_json)
     refused = APIConnectionError("connection refused")  # no answer: no id, no AttributeError
     assert refused.request_id is None and str(refused) == "connection refused"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_headers_are_found_in_any_case(mode: str, server: ScriptedServer) -> None:
+    import pickle
+
+    from aleph_alpha_client import BadRequestError
+
+    server.add(Reply.json(CHAT_REPLY, headers={"X-Request-Id": "req-2"}))
+    server.add(stream_reply(chat_events(2)))
+    server.add(Reply.json({"error": "no"}, status=400, headers={"Retry-After": "3"}))
+    seen: dict[str, Any] = {}
+
+    def calls(c: Any) -> Any:
+        async def run() -> None:
+            seen["raw"] = await c.with_raw_response.chat(chat_request(), "m")
+            stream = stream_of(c)
+            async for _ in stream:
+                pass
+            seen["stream"] = stream
+            try:
+                await c.chat(chat_request(), "m")
+            except BadRequestError as err:
+                seen["error"] = err
+
+        if mode == "async":
+            return run()
+        seen["raw"] = c.with_raw_response.chat(chat_request(), "m")
+        seen["stream"] = stream = stream_of(c)
+        list(stream)
+        try:
+            c.chat(chat_request(), "m")
+        except BadRequestError as err:
+            seen["error"] = err
+        return None
+
+    run_client(mode, server.url, calls)
+    raw, stream, error = seen["raw"], seen["stream"], seen["error"]
+    assert raw.headers["Content-Type"] == raw.headers["content-type"] == "application/json"
+    assert "X-REQUEST-ID" in raw.headers and raw.headers.get("x-request-id") == "req-2"
+    assert "content-type" in list(raw.headers)  # iterated in lower case
+    assert stream.headers["Content-Type"] == "text/event-stream"
+    assert stream.headers["X-Request-Id"] == stream.request_id == "req-7"
+    assert error.headers["Retry-After"] == "3" and error.headers == {**error.headers}
+    again = pickle.loads(pickle.dumps(error))
+    assert again.headers["retry-after"] == "3" and again.status_code == 400

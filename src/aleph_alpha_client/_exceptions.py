@@ -43,6 +43,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ._headers import Headers
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -150,7 +152,7 @@ class APIStatusError(APIError):
         super().__init__(status_code, text)
         self.status_code = status_code
         self.text = text
-        self.headers: Mapping[str, str] = dict(headers or {})
+        self.headers: Mapping[str, str] = Headers(headers)
         self.body = body
         self.url = url
         message: str | None = None
@@ -172,8 +174,9 @@ class APIStatusError(APIError):
     @property
     def request_id(self) -> str | None:
         """The request id the server sent back, if any."""
-        for key, value in self.headers.items():
-            if key.lower() in ("x-request-id", "request-id", "x-trace-id"):
+        for name in ("x-request-id", "request-id", "x-trace-id"):
+            value = self.headers.get(name)
+            if value:
                 return value
         return None
 

@@ -14,8 +14,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from ._exceptions import APIError
+from ._headers import Headers
 
-__all__ = ["AsyncWithRawResponse", "RawResponse", "WithRawResponse", "request_id_of"]
+__all__ = ["AsyncWithRawResponse", "Headers", "RawResponse", "WithRawResponse", "request_id_of"]
 
 T = TypeVar("T")
 
@@ -87,7 +88,7 @@ class RawResponse(Generic[T]):
     ) -> None:
         self._value = value
         self.status_code = status_code
-        self.headers = headers
+        self.headers: Mapping[str, str] = Headers(headers)
         self.attempts = attempts
 
     @property

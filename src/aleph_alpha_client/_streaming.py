@@ -26,7 +26,7 @@ from ._exceptions import (
 )
 from ._json import fast_loads as _fast_loads
 from ._json import loads
-from ._raw import request_id_of, set_request_id
+from ._raw import Headers, request_id_of, set_request_id
 from ._sse import SSEDecoder
 from ._tracing import CallObserver
 from .chat import (
@@ -705,14 +705,15 @@ class _StreamInfo(Generic[ItemT, FinalT]):
 
     @property
     def headers(self) -> Mapping[str, str]:
-        """The response headers (empty before the first item)."""
+        """The response headers (empty before the first item); names in any case."""
         response = self._holder.response
-        return response.headers if response is not None else {}
+        return Headers(response.headers if response is not None else None)
 
     @property
     def request_id(self) -> str | None:
         """The request id the server sent, if any."""
-        return request_id_of(self.headers)
+        response = self._holder.response
+        return request_id_of(response.headers) if response is not None else None
 
 
 class Stream(_StreamInfo[ItemT, FinalT]):

@@ -205,8 +205,13 @@ class Emulator:
         self._plan = self._make_plan(faults)
 
     def script(self, entries: Iterable[ScriptEntry], *, path: str | None = None) -> None:
-        """Queue faults consumed one per request (None = a normal answer)."""
+        """Queue faults consumed one per request (None = a normal answer), after any still
+        queued (:meth:`clear_script` drops those)."""
         self._plan.script(entries, path=path)
+
+    def clear_script(self) -> None:
+        """Drop the scripted faults not consumed yet."""
+        self._plan.clear_script()
 
     # -- request log -----------------------------------------------------------------------
 
