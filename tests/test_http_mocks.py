@@ -427,13 +427,13 @@ def test_a_verdict_is_never_about_other_values_than_it_caches() -> None:
     stub = mock.MagicMock()
     real = requests.adapters.HTTPAdapter.send
     steps: list[str] = []
-    judge = _mocks._not_from
+    judge = _mocks.not_from
 
-    def racing(value: Any, package: str) -> bool:
+    def racing(value: Any, package: Any) -> bool:
         if not steps:  # the other thread unpatches ...
             steps.append("unpatched")
             requests.adapters.HTTPAdapter.send = real  # type: ignore[method-assign]
-        elif package.startswith("http") and package != "http" and len(steps) == 1:
+        elif package in ("httpx", "httpcore", "aiohttp") and len(steps) == 1:
             steps.append("patched again")  # ... and patches again
             requests.adapters.HTTPAdapter.send = stub  # type: ignore[method-assign]
         return judge(value, package)
@@ -441,7 +441,7 @@ def test_a_verdict_is_never_about_other_values_than_it_caches() -> None:
     assert sync_route() == "default"
     try:
         requests.adapters.HTTPAdapter.send = stub  # type: ignore[method-assign]
-        with mock.patch.object(_mocks, "_not_from", racing):
+        with mock.patch.object(_mocks, "not_from", racing):
             first = sync_route()
         assert (first, sync_route()) == ("requests", "requests")
         assert steps == ["unpatched", "patched again"]  # the race did happen
@@ -626,3 +626,123 @@ def test_download_errors_still_match_requests_except_clauses() -> None:
     with pytest.raises(requests.ConnectionError) as refused:
         load_base64_from_url("http://127.0.0.1:1/x", timeout=2)
     assert isinstance(refused.value, AlephAlphaError)
+
+
+# ---------------------------------------------------------------- found trying users' tools
+
+
+def test_a_fake_from_a_module_named_like_the_library_is_still_a_fake(guard: _Guard) -> None:
+    # pook keeps its urllib3 interceptor in pook/interceptors/urllib3.py, and a user's fake
+    # may live in tests/requests/...: the file name alone said "urllib3's own"
+    from unittest import mock
+
+    import urllib3.connectionpool as pool
+
+    namespace: dict[str, Any] = {"__name__": "pook.interceptors.urllib3"}
+    code = "def urlopen(self, *args, **kwargs):\n    raise RuntimeError('intercepted')\n"
+    exec(compile(code, "/site-packages/pook/interceptors/urllib3.py", "exec"), namespace)
+    with mock.patch.object(pool.HTTPConnectionPool, "urlopen", namespace["urlopen"]):
+        assert sync_route() == "requests"
+        with Client("SECRET-TOKEN", host=guard.url, **FAST) as c:
+            with pytest.raises(APIConnectionError, match="intercepted"):
+                c.complete(COMPLETION, model="m")
+    assert guard.connections == 0
+
+
+def test_a_patched_client_session_request_sees_the_async_call(guard: _Guard) -> None:
+    # the official AsyncClient reaches ClientSession.request (through aiohttp_retry)
+    from unittest import mock
+
+    async def main() -> None:
+        async with AsyncClient("SECRET-TOKEN", host=guard.url, **FAST) as ac:
+            await ac.complete(COMPLETION, model="m")
+
+    with mock.patch("aiohttp.ClientSession.request") as request:
+        with pytest.raises(APIConnectionError):
+            asyncio.run(main())
+    assert request.called and request.call_args.args[:2] == ("POST", f"{guard.url}/complete")
+    assert guard.connections == 0
+
+
+@pytest.mark.parametrize("target", ["requests.get", "requests.Session"])
+def test_patches_at_the_top_of_requests_are_seen(guard: _Guard, target: str) -> None:
+    from unittest import mock
+
+    from aleph_alpha_client.utils import load_base64_from_url
+
+    with mock.patch(target) as patched:
+        fake = patched.return_value if target == "requests.get" else patched.return_value.get()
+        fake.status_code = 200
+        fake.headers = {"Content-Type": "image/png"}
+        fake.raw.read.side_effect = [b"\x01\x02", b""]
+        fake.iter_content.return_value = iter([b"\x01\x02"])
+        fake.content = b"\x01\x02"
+        assert sync_route() == "requests"
+        try:
+            load_base64_from_url(f"{guard.url}/a.png")
+        except APIConnectionError:
+            pass  # a stand-in the transport cannot read is our error: what counts is below
+    assert patched.called
+    assert guard.connections == 0
+
+
+def test_a_patched_httpx_client_send_is_seen(guard: _Guard) -> None:
+    from unittest import mock
+
+    with mock.patch("httpx.Client.send") as send:
+        assert sync_route() == "httpx"
+        with Client("SECRET-TOKEN", host=guard.url, **FAST) as c:
+            with pytest.raises(APIConnectionError):
+                c.complete(COMPLETION, model="m")
+    assert send.called
+    assert guard.connections == 0
+
+
+def test_httpretty_answers_both_clients(guard: _Guard) -> None:
+    httpretty = pytest.importorskip("httpretty")
+    import requests
+
+    async def main() -> Any:
+        async with AsyncClient("SECRET-TOKEN", host=guard.url, **FAST) as ac:
+            return await ac.complete(COMPLETION, model="m")
+
+    with httpretty.enabled(allow_net_connect=False):
+        httpretty.register_uri(
+            httpretty.POST,
+            f"{guard.url}/complete",
+            body=json.dumps(BODY),
+            content_type="application/json",
+        )
+        assert sync_route() == "requests"
+        try:  # httpretty 1.1 cannot serve urllib3 >= 2.3 (no socket.shutdown), whoever asks
+            requests.post(f"{guard.url}/complete", json={}, timeout=5)
+            served = True
+        except httpretty.errors.UnmockedError:
+            served = False
+        with Client("SECRET-TOKEN", host=guard.url, **FAST) as c:
+            if served:
+                assert c.complete(COMPLETION, model="m").completions[0].completion == " mocked"
+            else:
+                with pytest.raises(APIConnectionError, match="real socket does not exist"):
+                    c.complete(COMPLETION, model="m")
+        if served:
+            assert asyncio.run(main()).completions[0].completion == " mocked"
+    assert sync_route() == "default"
+    assert guard.connections == 0
+
+
+def test_a_blocked_socket_is_our_connection_error(guard: _Guard) -> None:
+    # pytest-socket's disable_socket() puts a guard class in place of socket.socket
+    import socket
+    from unittest import mock
+
+    class GuardedSocket(socket.socket):
+        def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("A test tried to use socket.socket.")
+
+    GuardedSocket.__module__ = "pytest_socket"
+    with mock.patch("socket.socket", GuardedSocket):
+        with Client("SECRET-TOKEN", host=guard.url, **FAST) as c:
+            with pytest.raises(APIConnectionError, match="tried to use socket"):
+                c.complete(COMPLETION, model="m")
+    assert guard.connections == 0

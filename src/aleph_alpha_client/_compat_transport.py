@@ -39,6 +39,7 @@ from ._exceptions import (
     MissingDependencyError,
 )
 from ._http11 import MAX_ERROR_BODY, ends_event, is_event_stream, timeout_error
+from ._mocks import not_from
 from ._request import HTTPRequest
 
 T = TypeVar("T")
@@ -250,13 +251,26 @@ def _invalid_location(url: str, err: BaseException) -> APIResponseValidationErro
 
 
 def _official_method(session: Any, method: str) -> Any:
-    """``session.post`` / ``session.get`` as the official client calls them (a test that
-    patches ``requests.Session.post`` or ``aiohttp.ClientSession.post`` sees our calls too),
-    else ``session.request`` for the method."""
+    """The session method the official sync client calls: ``session.post`` /
+    ``session.get`` (a test that patches ``requests.Session.post`` sees our calls too; they
+    go on through ``request``, ``send`` and the adapter), else ``session.request``."""
     if method == "POST":
         return session.post
     if method == "GET":
         return session.get
+    return functools.partial(session.request, method)
+
+
+def _official_async_method(session: Any, method: str) -> Any:
+    """The session method the official async client reaches: ``ClientSession.request``
+    (through aiohttp_retry), which goes on through ``_request`` (what aioresponses patches).
+    A test may have patched ``ClientSession.post`` / ``.get`` instead (they go to
+    ``_request`` directly, past ``request``): then that one, so every patch point sees us."""
+    shortcut = {"POST": "post", "GET": "get"}.get(method)
+    if shortcut is not None:
+        defined = type(session).__dict__.get(shortcut)
+        if defined is not None and not_from(defined, "aiohttp"):
+            return getattr(session, shortcut)
     return functools.partial(session.request, method)
 
 
@@ -399,8 +413,13 @@ def _keep_response(response: Any, *args: Any, **kwargs: Any) -> None:
 class RequestsTransport:
     """A sync transport over a ``requests.Session`` (used while requests or below is mocked)."""
 
-    def __init__(self, *, verify_ssl: bool = True, pool_size: int = 10) -> None:
+    def __init__(
+        self, *, verify_ssl: bool = True, pool_size: int = 10, downloads: bool = False
+    ) -> None:
         requests = _import("requests", "requests", "sending through a mocked requests")
+        # downloads: GETs go through requests.get when a test patched it (the official
+        # client downloaded images with requests.get)
+        self._downloads = downloads
         self._session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_maxsize=pool_size)
         self._session.mount("https://", adapter)
@@ -414,6 +433,10 @@ class RequestsTransport:
     def send(self, request: HTTPRequest, timeout: Timeout) -> _RequestsResponse:
         """Send one attempt; raise only our typed errors."""
         send = _official_method(self._session, request.method)
+        if self._downloads and request.method == "GET":
+            requests = sys.modules["requests"]
+            if not_from(requests.get, "requests"):  # a test patched requests.get
+                send = functools.partial(requests.get, hooks={"response": [_keep_response]})
         headers, payload = _as_official(request)
         started = time.monotonic()
         _kept.response = None
@@ -448,10 +471,13 @@ class RequestsTransport:
         self._session.close()
 
 
-def sync_mock_transport(route: str, *, verify_ssl: bool, pool_size: int) -> Any:
-    """The sync transport for a mock route of :func:`~._mocks.sync_route` (not "default")."""
+def sync_mock_transport(
+    route: str, *, verify_ssl: bool, pool_size: int, downloads: bool = False
+) -> Any:
+    """The sync transport for a mock route of :func:`~._mocks.sync_route` (not "default");
+    ``downloads``: for ``Image.from_url`` and ``load_base64_from_url``."""
     if route == "requests":
-        return RequestsTransport(verify_ssl=verify_ssl, pool_size=pool_size)
+        return RequestsTransport(verify_ssl=verify_ssl, pool_size=pool_size, downloads=downloads)
     return HttpxTransport(verify_ssl=verify_ssl)
 
 
@@ -627,7 +653,7 @@ class AiohttpTransport:
             connect=timeout.connect,
             sock_read=_read_timeout(timeout, request.stream),
         )
-        send = _official_method(session, request.method)
+        send = _official_async_method(session, request.method)
         started = time.monotonic()
         try:
             # the head within Timeout.read (and total), a whole answer within total

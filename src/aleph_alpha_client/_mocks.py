@@ -2,7 +2,7 @@
 
 Our default transport speaks HTTP/1.1 on its own sockets: it goes through neither requests,
 urllib3, http.client nor aiohttp, which vcrpy, pytest-recording, ``responses``,
-``requests-mock`` and ``aioresponses`` patch. Before each request the clients ask
+``requests-mock``, ``aioresponses``, httpretty (``socket``) and pook patch. Before each request the clients ask
 :func:`sync_route` / :func:`async_route` whether one of those libraries has replaced something;
 if so, the request goes through that library (requests, aiohttp or httpx) so the mock sees it.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Literal
 
-__all__ = ["async_route", "patched_libraries", "sync_route"]
+__all__ = ["async_route", "not_from", "patched_libraries", "sync_route"]
 
 Route = Literal["default", "requests", "aiohttp", "httpx"]
 
@@ -25,23 +25,39 @@ Route = Literal["default", "requests", "aiohttp", "httpx"]
 _MISSING = object()
 
 
-def _not_from(value: Any, package: str) -> bool:
-    """True if ``value`` (a function or class) does not come from ``package``."""
+def not_from(value: Any, package: str | tuple[str, ...]) -> bool:
+    """True if ``value`` (a function or class) is not ``package``'s own: its module is not
+    in the package, or (a function) its code is in a file outside it (a wrapper that copied
+    the name and module of what it wraps). A Mock, a partial or a callable object is never."""
     if isinstance(value, (staticmethod, classmethod)):
         value = value.__func__
+    packages = (package,) if isinstance(package, str) else package
+    module = getattr(value, "__module__", None)
+    if not isinstance(module, str):
+        return True
+    owner = next((p for p in packages if module == p or module.startswith(p + ".")), None)
+    if owner is None:
+        return True
     if isinstance(value, type):
-        return not (value.__module__ or "").startswith(package)
+        return False
     filename = getattr(getattr(value, "__code__", None), "co_filename", None)
-    if not isinstance(filename, str):  # a Mock (an AsyncMock fakes a __code__), a partial,
-        return True  # a callable object: not the library's function
+    if not isinstance(filename, str):  # an AsyncMock fakes a __code__
+        return True
     filename = filename.replace("\\", "/")
-    return f"/{package}/" not in filename and not filename.endswith(f"/{package}.py")
+    return f"/{owner}/" not in filename and not filename.endswith(f"/{owner}.py")
 
 
 #: What mocks patch, per module: (library, the package its code lives in, {attribute of the
 #: module: what is read of it if it is a class}). A member marked "^" is read as getattr does
 #: (along the class's MRO); the others from the class's own namespace.
-_WATCHED: dict[str, tuple[str, str, dict[str, tuple[str, ...]]]] = {
+_WATCHED: dict[str, tuple[str, str | tuple[str, ...], dict[str, tuple[str, ...]]]] = {
+    # socket-level fakes (httpretty, pytest-socket's guard); gevent and eventlet put their own
+    # sockets there, which our transport can use
+    "socket": (
+        "socket",
+        ("socket", "_socket", "gevent", "eventlet"),
+        {"socket": (), "create_connection": ()},
+    ),
     "http.client": ("http.client", "http", {"HTTPConnection": (), "HTTPSConnection": ()}),
     "urllib3.connectionpool": (
         "urllib3",
@@ -51,6 +67,8 @@ _WATCHED: dict[str, tuple[str, str, dict[str, tuple[str, ...]]]] = {
             "HTTPSConnectionPool": ("^ConnectionCls",),
         },
     ),
+    # what tests patch at the top: requests.get (the official image download), requests.Session
+    "requests": ("requests", "requests", {"Session": (), "get": (), "post": (), "request": ()}),
     "requests.adapters": ("requests", "requests", {"HTTPAdapter": ("send",)}),
     "requests.sessions": (
         "requests",
@@ -75,7 +93,10 @@ _WATCHED: dict[str, tuple[str, str, dict[str, tuple[str, ...]]]] = {
     "httpx._client": (
         "httpx",
         "httpx",
-        {"Client": ("_send_single_request",), "AsyncClient": ("_send_single_request",)},
+        {
+            "Client": ("send", "_send_single_request"),
+            "AsyncClient": ("send", "_send_single_request"),
+        },
     ),
     "httpcore": (
         "httpx",  # respx and vcrpy patch httpx through httpcore: the httpx route sees them
@@ -87,8 +108,8 @@ _WATCHED: dict[str, tuple[str, str, dict[str, tuple[str, ...]]]] = {
     ),
 }
 _MODULES = tuple(_WATCHED)
-_LIBRARIES = ("http.client", "urllib3", "requests", "aiohttp", "httpx")
-_SYNC_LIBRARIES = frozenset({"http.client", "urllib3", "requests"})
+_LIBRARIES = ("socket", "http.client", "urllib3", "requests", "aiohttp", "httpx")
+_SYNC_LIBRARIES = frozenset({"socket", "http.client", "urllib3", "requests"})
 
 
 class _Snapshot:
@@ -107,7 +128,7 @@ class _Snapshot:
         pairs: list[tuple[Any, str]] = []
         values: list[Any] = []
         # (library, package, indices into values: the first one set is the value read)
-        probes: list[tuple[str, str, tuple[int, ...]]] = []
+        probes: list[tuple[str, str | tuple[str, ...], tuple[int, ...]]] = []
         for module, (library, package, attributes) in zip(modules, _WATCHED.values()):
             if module is None:
                 continue
@@ -137,7 +158,7 @@ class _Snapshot:
             if library in patched:
                 continue
             value = next((values[i] for i in indices if values[i] is not _MISSING), _MISSING)
-            if value is _MISSING or _not_from(value, package):
+            if value is _MISSING or not_from(value, package):
                 patched.add(library)
         self.patched = [library for library in _LIBRARIES if library in patched]
         sync_patched = not _SYNC_LIBRARIES.isdisjoint(patched)

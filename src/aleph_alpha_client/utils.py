@@ -69,7 +69,7 @@ def _download(url: str, timeout: float | None = DEFAULT_DOWNLOAD_TIMEOUT) -> byt
     else:
         from ._compat_transport import sync_mock_transport
 
-        transport = sync_mock_transport(route, verify_ssl=True, pool_size=1)
+        transport = sync_mock_transport(route, verify_ssl=True, pool_size=1, downloads=True)
     try:
         refused = 0
         redirects = 0
