@@ -1,6 +1,6 @@
 """What tracing costs per call: client CPU time of chat calls with OpenTelemetry off and on.
 
-Usage: ``python benchmarks/tracing.py [--calls 200] [--rounds 15] [--floor]`` (about 40 s).
+Usage: ``python benchmarks/tracing.py [--calls 200] [--rounds 15] [--floor]`` (about 2 minutes).
 
 The emulator answers in its own process, so the figures are the client's own CPU time
 (``time.process_time``) per call, median over bursts. Each configuration lives in its own
@@ -14,7 +14,9 @@ pair see the same load of a shared machine; the change is the median over the pa
   an application that installs the ``otel`` extra but configures nothing);
 * ``SDK spans``: a ``TracerProvider`` with a ``SimpleSpanProcessor`` and the in-memory exporter
   (every span exported synchronously, the worst case of a real exporter's processor);
-* ``SDK spans+metrics``: the same plus a ``MeterProvider`` with an in-memory metric reader.
+* ``SDK spans, batch``: the same exporter behind a ``BatchSpanProcessor`` (what production
+  setups use: spans are exported by a background thread, whose CPU time counts too);
+* ``SDK spans+metrics``: ``SDK spans`` plus a ``MeterProvider`` with an in-memory metric reader.
 
 Workloads: ``sync chat`` (``Client.chat``), ``async chat`` (``AsyncClient.chat``, one at a
 time), ``sync stream`` (``Client.chat_with_streaming`` read to its end). Prints a markdown table.
@@ -30,7 +32,7 @@ import subprocess
 import sys
 import time
 
-CONFIGS = ["api, no SDK", "SDK spans", "SDK spans+metrics"]
+CONFIGS = ["api, no SDK", "SDK spans", "SDK spans, batch", "SDK spans+metrics"]
 WORKLOADS = ["sync chat", "async chat", "sync stream"]
 
 CHILD = r"""
@@ -39,11 +41,12 @@ config, url = sys.argv[1], sys.argv[2]
 if config.startswith("SDK"):
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    processor = BatchSpanProcessor if "batch" in config else SimpleSpanProcessor
+    provider.add_span_processor(processor(exporter))
     trace.set_tracer_provider(provider)
     if "metrics" in config:
         from opentelemetry import metrics
@@ -256,7 +259,8 @@ def main() -> None:
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} cores, {args.calls} calls a burst, "
         f"{args.rounds} pairs of bursts; client CPU µs per call with the client's tracing hooks "
-        "off / on in the same interpreter (medians), and the median of the per-pair changes\n"
+        "off / on in the same interpreter (medians), and the median (quartiles) of the per-pair "
+        "changes\n"
     )
     print("| workload | " + " | ".join(CONFIGS) + " |")
     print("|---" * (len(CONFIGS) + 1) + "|")
@@ -265,10 +269,11 @@ def main() -> None:
         for config in CONFIGS:
             off = results[config][workload]["off"]
             on = results[config][workload]["on"]
-            change = statistics.median(b / a - 1 for a, b in zip(off, on))
+            changes = [b / a - 1 for a, b in zip(off, on)]
+            low, mid, high = statistics.quantiles(changes, n=4)
             cells.append(
                 f"{statistics.median(off) * 1e6:.0f} / {statistics.median(on) * 1e6:.0f} "
-                f"({change * 100:+.1f}%)"
+                f"({mid * 100:+.1f}%, {low * 100:+.0f}..{high * 100:+.0f})"
             )
         print(f"| {workload} | " + " | ".join(cells) + " |")
     if args.floor:
