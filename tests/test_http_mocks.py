@@ -531,6 +531,9 @@ def test_a_patched_session_post_sees_the_sync_call(guard: _Guard) -> None:
     (call,) = post.call_args_list
     assert call.args[0] == f"{guard.url}/complete"
     assert call.kwargs["json"]["prompt"] == COMPLETION.to_json()["prompt"]  # as the official
+    # the token sits on the session, as the official client keeps it: a failed
+    # assert_called_with prints the call without it
+    assert "SECRET-TOKEN" not in repr(post.call_args_list)
 
 
 def test_a_patched_client_session_post_sees_the_async_call(guard: _Guard) -> None:
