@@ -43,7 +43,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._headers import Headers
+from ._headers import Headers, request_id_of
 
 __all__ = [
     "APIConnectionError",
@@ -174,11 +174,7 @@ class APIStatusError(APIError):
     @property
     def request_id(self) -> str | None:
         """The request id the server sent back, if any."""
-        for name in ("x-request-id", "request-id", "x-trace-id"):
-            value = self.headers.get(name)
-            if value:
-                return value
-        return None
+        return request_id_of(self.headers)
 
     def __str__(self) -> str:
         detail = self.message if self.message is not None else _preview(self.text)

@@ -1,11 +1,11 @@
-"""Response headers as users read them (a leaf module)."""
+"""Response headers as users read them, and the request id in them (a leaf module)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["Headers"]
+__all__ = ["REQUEST_ID_HEADERS", "Headers", "request_id_of"]
 
 
 class Headers(Mapping[str, str]):
@@ -34,3 +34,16 @@ class Headers(Mapping[str, str]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Headers, (self._lower,))
+
+
+#: Response headers that carry the server's request id, in order of preference.
+REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-trace-id")
+
+
+def request_id_of(headers: Mapping[str, str]) -> str | None:
+    """The request id in response ``headers`` (lower-case names), if any."""
+    for name in REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value
+    return None

@@ -14,23 +14,11 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from ._exceptions import APIError
-from ._headers import Headers
+from ._headers import Headers, request_id_of
 
 __all__ = ["AsyncWithRawResponse", "Headers", "RawResponse", "WithRawResponse", "request_id_of"]
 
 T = TypeVar("T")
-
-#: Response headers that carry the server's request id, in order of preference.
-REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-trace-id")
-
-
-def request_id_of(headers: Mapping[str, str]) -> str | None:
-    """The request id in response ``headers`` (lower-case names), if any."""
-    for name in REQUEST_ID_HEADERS:
-        value = headers.get(name)
-        if value:
-            return value
-    return None
 
 
 def tag_error(error: BaseException, headers: Mapping[str, str]) -> None:
